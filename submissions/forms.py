@@ -1,0 +1,138 @@
+"""Source-facing forms and every message a source can see about their submission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, URLValidator
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import scrub
+from .uploads import Refusal
+
+MAX_LINK_CHARS = 2000
+
+
+def accepted_types() -> str:
+    return ", ".join(scrub.describe(kind) for kind in scrub.SUPPORTED)
+
+
+def limits_text() -> str:
+    return _(
+        "Up to %(files)s files, %(per_file)s each, %(total)s in total. Accepted: %(types)s."
+    ) % {
+        "files": settings.MAX_FILES,
+        "per_file": filesizeformat(settings.MAX_FILE_BYTES),
+        "total": filesizeformat(settings.MAX_SUBMISSION_BYTES),
+        "types": accepted_types(),
+    }
+
+
+def refusal_message(refusal: Refusal) -> str:
+    file_label = _("File %(number)s (%(name)s)") % {
+        "number": refusal.position,
+        "name": refusal.filename or _("no name"),
+    }
+    messages = {
+        "too_many_files": _(
+            "You can send at most %(max)s files at once. Send the rest in another tip."
+        ) % {"max": settings.MAX_FILES},
+        "file_too_large": _(
+            "%(file)s is larger than %(max)s. Send a smaller or shorter version, "
+            "or split it into parts."
+        ) % {"file": file_label, "max": filesizeformat(settings.MAX_FILE_BYTES)},
+        "submission_too_large": _(
+            "All files together are larger than %(max)s. Send some of them in another tip."
+        ) % {"max": filesizeformat(settings.MAX_SUBMISSION_BYTES)},
+        "unsupported_type": _(
+            "%(file)s is a type we cannot clean of identifying data (%(kind)s). "
+            "We accept: %(types)s. Take a screenshot or convert it, then send it again."
+        ) % {"file": file_label, "kind": scrub.describe(refusal.kind), "types": accepted_types()},
+        "empty_file": _("%(file)s is empty. Choose the file again.") % {"file": file_label},
+    }
+    return messages.get(refusal.code, _("The submission could not be read. Please try again."))
+
+
+def request_error_message(code: str) -> str:
+    messages = {
+        "too_big": _(
+            "The note is too long (at most %(max)s characters). Shorten it or send the rest "
+            "as a text file."
+        ) % {"max": settings.MAX_NOTE_CHARS},
+        "too_many_files": refusal_message(Refusal("too_many_files")),
+        "malformed": _("The submission could not be read. Please reload the page and try again."),
+    }
+    return messages[code]
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else []
+
+
+class TipForm(forms.Form):
+    note = forms.CharField(
+        label=gettext_lazy("What do you want to tell us?"),
+        required=False,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 8}),
+    )
+    links = forms.CharField(
+        label=gettext_lazy("Links (one per line)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    files = MultipleFileField(label=gettext_lazy("Photos, videos, documents"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Limits are settings, read per form so tests and deployments can change them.
+        note = self.fields["note"]
+        note.validators.append(MaxLengthValidator(settings.MAX_NOTE_CHARS))
+        note.widget.attrs["maxlength"] = str(settings.MAX_NOTE_CHARS)
+
+    def clean_links(self) -> list[str]:
+        lines = [line.strip() for line in self.cleaned_data["links"].splitlines()]
+        links = [line for line in lines if line]
+        if len(links) > settings.MAX_LINKS:
+            raise ValidationError(
+                _("At most %(max)s links, please. Put the rest in the note.")
+                % {"max": settings.MAX_LINKS}
+            )
+        validate = URLValidator(schemes=["http", "https"])
+        cleaned = []
+        for link in links:
+            candidate = link if "://" in link else f"https://{link}"
+            try:
+                if len(candidate) > MAX_LINK_CHARS:
+                    raise ValidationError("too long")
+                validate(candidate)
+            except ValidationError:
+                raise ValidationError(
+                    _("“%(link)s” is not a web address. Put one address per line, "
+                      "or write it in the note instead.") % {"link": link[:100]}
+                ) from None
+            cleaned.append(candidate)
+        return cleaned
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors and not (data.get("note") or data.get("links") or data.get("files")):
+            raise ValidationError(
+                _("The form is empty. Write a note, add a link or choose at least one file.")
+            )
+        return data

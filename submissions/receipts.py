@@ -1,0 +1,60 @@
+"""Receipt codes: what a source keeps to come back. Shown once, never stored or logged.
+
+A code is 7 words from the EFF large wordlist (7776 words, 12.9 bits each): 90.5 bits, beyond
+brute force even against a stolen database, since each guess also costs a scrypt evaluation.
+The database keeps scrypt(code, key=TIPLINE_RECEIPT_SALT): deterministic so it can be looked
+up, keyed with a deployment secret so a dump alone cannot be tested offline, and slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from functools import cache
+
+from django.conf import settings
+from xkcdpass import xkcd_password
+
+WORDS = 7
+SCRYPT_N = 2**15  # 32 MiB of memory per evaluation, about 0.1 s
+SCRYPT_R = 8
+SCRYPT_P = 1
+
+
+@cache
+def wordlist() -> tuple[str, ...]:
+    words = xkcd_password.generate_wordlist(
+        wordfile=xkcd_password.locate_wordfile("eff-long"), min_length=1, max_length=64
+    )
+    unique = tuple(sorted(set(words)))
+    if len(unique) < 7776:
+        raise RuntimeError("receipt wordlist is smaller than the EFF large list")
+    return unique
+
+
+def generate() -> str:
+    words = wordlist()
+    return " ".join(secrets.choice(words) for _ in range(WORDS))
+
+
+def normalize(code: str) -> str:
+    """Forgive case, accents, extra spaces, hyphens: the words are what count."""
+    text = unicodedata.normalize("NFKD", code).encode("ascii", "ignore").decode().lower()
+    for separator in "-_.,;":
+        text = text.replace(separator, " ")
+    return " ".join(text.split())
+
+
+def digest(code: str) -> str:
+    key = settings.RECEIPT_SALT.encode()
+    derived = hashlib.scrypt(
+        normalize(code).encode(), salt=key, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
+        maxmem=64 * 1024 * 1024, dklen=32,
+    )
+    return derived.hex()
+
+
+def matches(code: str, stored: str) -> bool:
+    return hmac.compare_digest(digest(code), stored)

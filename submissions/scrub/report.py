@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+class Rejected(Exception):
+    """The file cannot be cleaned with certainty. `code` is stable; `detail` is for editors."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class Report:
+    """What was removed, by structure name or category. Never a value from the file."""
+
+    kind: str
+    output_kind: str
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def remove(self, what: str) -> None:
+        if what not in self.removed:
+            self.removed.append(what)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

@@ -1,0 +1,99 @@
+"""Staff reads: the one access gate. Missing and forbidden both raise Http404.
+
+Everything decrypted here is decrypted per request, in memory, for a staff user who holds the
+permission; nothing decrypted is cached or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import Http404
+
+from . import crypto, keys, storage
+from .models import Attachment, Tip
+
+logger = logging.getLogger(__name__)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+@dataclass(frozen=True)
+class TipContent:
+    note: str
+    links: list[str]
+
+
+@dataclass(frozen=True)
+class AttachmentMeta:
+    filename: str
+    content_type: str
+
+
+def _open_json(data: bytes | memoryview | None, aad: str) -> dict[str, object]:
+    if data is None:
+        return {}
+    plain = crypto.open_bytes(bytes(data), identities=keys.newsroom_identities(), aad=aad)
+    value = json.loads(plain)
+    return value if isinstance(value, dict) else {}
+
+
+def _can_view(user: User) -> bool:
+    return bool(user.is_active and user.is_staff and user.has_perm("submissions.view_tip"))
+
+
+def tip_get(*, user: User, tip_id: object) -> Tip:
+    if not _can_view(user):
+        raise Http404
+    try:
+        return Tip.objects.get(pk=tip_id)
+    except (Tip.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def tip_content(tip: Tip) -> TipContent:
+    value = _open_json(tip.sealed_content, crypto.binding("tip", tip.pk, "content"))
+    note = value.get("note")
+    links = value.get("links")
+    return TipContent(
+        note=note if isinstance(note, str) else "",
+        links=[str(link) for link in links] if isinstance(links, list) else [],
+    )
+
+
+def attachment_meta(attachment: Attachment) -> AttachmentMeta:
+    value = _open_json(attachment.sealed_meta, crypto.binding("attachment", attachment.pk, "meta"))
+    return AttachmentMeta(
+        filename=str(value.get("filename", "")), content_type=str(value.get("content_type", ""))
+    )
+
+
+def attachment_report(attachment: Attachment) -> dict[str, object]:
+    return _open_json(
+        attachment.sealed_report, crypto.binding("attachment", attachment.pk, "report")
+    )
+
+
+def attachment_for_download(*, user: User, attachment_id: object) -> Attachment:
+    """Only cleaned files are downloadable: raw uploads still carry the source's metadata."""
+    if not _can_view(user):
+        raise Http404
+    try:
+        attachment = Attachment.objects.get(pk=attachment_id, state=Attachment.State.CLEAN)
+    except (Attachment.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    return attachment
+
+
+def attachment_plaintext(attachment: Attachment) -> Iterator[bytes]:
+    """Stream the decrypted clean file, one 64 KiB chunk at a time."""
+    logger.info("attachment.download id=%s", attachment.pk)
+    return crypto.iter_plaintext(
+        storage.open_blob(attachment.blob_name),
+        identities=keys.newsroom_identities(),
+        aad=crypto.binding("attachment", attachment.pk, "clean"),
+    )

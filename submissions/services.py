@@ -1,0 +1,205 @@
+"""Writes. Each service is one transaction; Celery work is enqueued on commit, ids only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+from functools import partial
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import crypto, keys, receipts, scrub, storage
+from .models import Attachment, Tip
+from .uploads import EncryptedUpload
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+STALE_AFTER = timedelta(minutes=5)
+
+
+def seal_json(value: object, *, aad: str) -> bytes:
+    return crypto.seal_bytes(
+        json.dumps(value, ensure_ascii=False).encode(),
+        recipients=[keys.newsroom_recipient()],
+        aad=aad,
+    )
+
+
+def _enqueue_scrub(attachment_id: uuid.UUID) -> None:
+    from .tasks import scrub_attachment
+
+    scrub_attachment.delay(str(attachment_id))
+
+
+def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpload]) -> str:
+    """Store a tip with its sealed note, links and encrypted files. Returns the receipt code.
+
+    The code is returned to be shown once and is not kept anywhere but as a slow keyed hash.
+    """
+    code = receipts.generate()
+    receipt_hash = receipts.digest(code)
+    tip_id = uuid.uuid4()
+    content = seal_json({"note": note, "links": links}, aad=crypto.binding("tip", tip_id, "content"))
+    stored: list[str] = []
+    try:
+        attachments = []
+        for position, upload in enumerate(uploads, start=1):
+            name = storage.save_spool(upload.spool)
+            stored.append(name)
+            meta = {"filename": upload.name, "content_type": upload.content_type}
+            attachments.append(
+                Attachment(
+                    id=upload.attachment_id,
+                    tip_id=tip_id,
+                    position=position,
+                    size=upload.size,
+                    blob_name=name,
+                    sealed_meta=seal_json(
+                        meta, aad=crypto.binding("attachment", upload.attachment_id, "meta")
+                    ),
+                )
+            )
+        with transaction.atomic():
+            Tip.objects.create(id=tip_id, receipt_hash=receipt_hash, sealed_content=content)
+            Attachment.objects.bulk_create(attachments)
+            for attachment in attachments:
+                # robust: a broker outage must not turn a stored tip into an error page;
+                # the beat task re-enqueues anything left in `received`.
+                transaction.on_commit(partial(_enqueue_scrub, attachment.pk), robust=True)
+    except BaseException:
+        for name in stored:
+            storage.delete(name)
+        raise
+    finally:
+        for upload in uploads:
+            upload.close()
+    logger.info("tip.created attachments=%d", len(uploads))
+    return code
+
+
+def _claim(attachment_id: str) -> Attachment | None:
+    """Take the row with a lease (conditional UPDATE). None if someone else has it or it's done."""
+    now = timezone.now()
+    claimable = Q(state=Attachment.State.RECEIVED) | Q(
+        state=Attachment.State.SCRUBBING, lease_until__lt=now
+    )
+    claimed = Attachment.objects.filter(claimable, pk=attachment_id).update(
+        state=Attachment.State.SCRUBBING,
+        lease_until=now + timedelta(seconds=settings.SCRUB_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    if not claimed:
+        return None
+    return Attachment.objects.get(pk=attachment_id)
+
+
+def _finish(attachment: Attachment, **changes: object) -> bool:
+    """Move a claimed row to its outcome, only if our lease still holds (attempts is the token)."""
+    updated = Attachment.objects.filter(
+        pk=attachment.pk, state=Attachment.State.SCRUBBING, attempts=attachment.attempts
+    ).update(lease_until=None, updated_at=timezone.now(), **changes)
+    return bool(updated)
+
+
+def _end(attachment: Attachment, state: str, reason: str, *, destroy_raw: bool) -> None:
+    with transaction.atomic():
+        changes: dict[str, object] = {"state": state, "reason": reason[:200]}
+        if destroy_raw:
+            changes["blob_name"] = ""
+        if _finish(attachment, **changes) and destroy_raw:
+            transaction.on_commit(partial(storage.delete, attachment.blob_name))
+    logger.info("attachment.%s id=%s", state, attachment.pk)
+
+
+def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report]:
+    """Decrypt the raw blob, scrub it, encrypt the result to the newsroom key, store it."""
+    spool = storage.Spool()
+    try:
+        with storage.open_blob(attachment.blob_name) as raw:
+            plain = crypto.open_stream(
+                raw,
+                identities=keys.intake_identities(),
+                aad=crypto.binding("attachment", attachment.pk, "raw"),
+            )
+            kind = scrub.sniff(plain.peek(scrub.SNIFF_BYTES)[: scrub.SNIFF_BYTES])
+            sealed = crypto.seal_stream(
+                spool.file,
+                recipients=[keys.newsroom_recipient()],
+                aad=crypto.binding("attachment", attachment.pk, "clean"),
+            )
+            report = scrub.scrub(kind, plain, sealed, max_pixels=settings.MAX_IMAGE_PIXELS)
+            sealed.close()
+        return storage.save_spool(spool), sealed.plaintext_size, report
+    finally:
+        spool.close()
+
+
+def attachment_scrub(*, attachment_id: str) -> None:
+    """Claim, scrub, store the clean blob, flip the pointer, delete the raw blob. Idempotent."""
+    attachment = _claim(attachment_id)
+    if attachment is None:
+        logger.info("attachment.skip id=%s", attachment_id)
+        return
+    if attachment.attempts > MAX_ATTEMPTS:
+        _end(attachment, Attachment.State.FAILED, "gave up after repeated worker failures",
+             destroy_raw=False)
+        return
+    try:
+        new_name, size, report = _scrub_to_new_blob(attachment)
+    except scrub.Rejected as exc:
+        _end(attachment, Attachment.State.REJECTED, f"{exc.code}: {exc.detail}", destroy_raw=True)
+        return
+    except SoftTimeLimitExceeded:
+        _end(attachment, Attachment.State.REJECTED, "timeout: cleaning took too long",
+             destroy_raw=True)
+        return
+    except crypto.DecryptionError:
+        # Keep the blob: a wrong intake key on this worker must not destroy what was sent.
+        _end(attachment, Attachment.State.FAILED, "the stored upload does not decrypt",
+             destroy_raw=False)
+        return
+    except Exception:
+        # Transient (storage, database): release the lease so a retry or the beat picks it up.
+        Attachment.objects.filter(pk=attachment.pk, attempts=attachment.attempts).update(
+            state=Attachment.State.RECEIVED, lease_until=None
+        )
+        raise
+    with transaction.atomic():
+        flipped = _finish(
+            attachment,
+            state=Attachment.State.CLEAN,
+            reason="",
+            kind=report.output_kind,
+            size=size,
+            blob_name=new_name,
+            sealed_report=seal_json(
+                report.as_dict(), aad=crypto.binding("attachment", attachment.pk, "report")
+            ),
+        )
+        old = attachment.blob_name if flipped else new_name
+        transaction.on_commit(partial(storage.delete, old))
+    logger.info("attachment.clean id=%s kind=%s flipped=%s", attachment.pk, report.kind, flipped)
+
+
+def attachments_requeue_stale() -> int:
+    """Re-enqueue rows whose message may have been lost or whose worker died (lease expired)."""
+    now = timezone.now()
+    stale = Attachment.objects.filter(
+        Q(state=Attachment.State.RECEIVED, updated_at__lt=now - STALE_AFTER)
+        | Q(state=Attachment.State.SCRUBBING, lease_until__lt=now)
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in stale.iterator():
+        _enqueue_scrub(pk)
+        count += 1
+    if count:
+        logger.info("attachment.requeued count=%d", count)
+    return count

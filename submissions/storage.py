@@ -1,0 +1,76 @@
+"""The only code that talks to django-storages. Names are random; contents are ciphertext."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import tempfile
+from typing import BinaryIO
+
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+
+logger = logging.getLogger(__name__)
+
+
+def blobs() -> Storage:
+    return storages["blobs"]
+
+
+def new_name() -> str:
+    # Two-level fan-out keeps directories small on filesystem storage; 128 random bits.
+    token = secrets.token_hex(16)
+    return f"{token[:2]}/{token}"
+
+
+def save(content: File) -> str:
+    """Store ciphertext under a fresh random name and return the name actually used."""
+    name = blobs().save(new_name(), content)
+    return name
+
+
+def open_blob(name: str) -> BinaryIO:
+    return blobs().open(name, "rb")
+
+
+def delete(name: str) -> None:
+    """Delete a blob; a missing one is not an error (delete is retried after crashes)."""
+    if not name:
+        return
+    try:
+        blobs().delete(name)
+    except FileNotFoundError:
+        pass
+    logger.info("blob.deleted")
+
+
+class Spool(File):
+    """A ciphertext-only temporary file in SPOOL_DIR, on its way into blob storage.
+
+    FileSystemStorage moves it into place (temporary_file_path), other storages stream it. It
+    is deleted on close if it was not moved. Plaintext is never written to one.
+    """
+
+    def __init__(self) -> None:
+        from django.conf import settings
+
+        settings.SPOOL_DIR.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=settings.SPOOL_DIR, suffix=".age")  # noqa: SIM115
+        super().__init__(handle, name=None)
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except FileNotFoundError:
+            pass  # moved into storage: nothing left to delete
+
+
+def save_spool(spool: Spool) -> str:
+    spool.seek(0)
+    try:
+        return save(spool)
+    finally:
+        spool.close()

@@ -1,0 +1,18 @@
+"""Thin Celery wrappers. Messages carry attachment ids only; every task is safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="submissions.scrub_attachment", acks_late=True, ignore_result=True,
+             autoretry_for=(Exception,), retry_backoff=5, retry_backoff_max=300, max_retries=4)
+def scrub_attachment(attachment_id: str) -> None:
+    services.attachment_scrub(attachment_id=attachment_id)
+
+
+@shared_task(name="submissions.requeue_stale", ignore_result=True)
+def requeue_stale() -> int:
+    return services.attachments_requeue_stale()

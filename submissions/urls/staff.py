@@ -1,0 +1,8 @@
+from django.urls import path
+
+from ..views import staff
+
+app_name = "staff"
+urlpatterns = [
+    path("attachments/<uuid:attachment_id>/download/", staff.attachment_download, name="download"),
+]

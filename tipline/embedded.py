@@ -1,0 +1,153 @@
+"""The embedded default: `python -m tipline.embedded` (what `make run` calls).
+
+One command, no Docker, no Redis, no PostgreSQL: SQLite and encrypted blobs under var/,
+kombu's filesystem transport as the broker, a real Celery worker (with beat) beside a gunicorn
+web server. Secrets, keys and a demo editor are generated on first start, on disk under
+var/ (gitignored), and announced. Ctrl-C stops everything.
+
+Not for production: the keys sit beside the data. See README, "Production".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _secret_file(path: Path, announce: list[str]) -> Path:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        announce.append(f"generated {path}")
+    return path
+
+
+def prepare(data_dir: Path, announce: list[str]) -> dict[str, str]:
+    """Create what the embedded default needs and return the environment to run it with."""
+    from submissions import crypto  # no Django needed for keys
+
+    for sub in ("blobs", "spool", "queue/processed", "keys", "secrets"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    recipients = {}
+    for name in ("intake", "newsroom"):
+        path = data_dir / "keys" / f"{name}.key"
+        if not path.exists():
+            crypto.write_identity_file(path, crypto.Identity.generate())
+            announce.append(f"generated {path}")
+        recipients[name] = str(crypto.read_identity_file(path)[0].recipient)
+    return {
+        "DJANGO_SETTINGS_MODULE": "tipline.settings",
+        "TIPLINE_DATA_DIR": str(data_dir),
+        "TIPLINE_SECRET_KEY_FILE": str(_secret_file(data_dir / "secrets/secret_key", announce)),
+        "TIPLINE_RECEIPT_SALT_FILE": str(_secret_file(data_dir / "secrets/receipt_salt", announce)),
+        "TIPLINE_INTAKE_RECIPIENT": recipients["intake"],
+        "TIPLINE_NEWSROOM_RECIPIENT": recipients["newsroom"],
+        "TIPLINE_INTAKE_IDENTITY_FILE": str(data_dir / "keys/intake.key"),
+        "TIPLINE_NEWSROOM_IDENTITY_FILE": str(data_dir / "keys/newsroom.key"),
+        "TIPLINE_BROKER_URL": "filesystem://",
+        "TIPLINE_HTTPS": "false",
+        "TIPLINE_ROLE": "all",
+    }
+
+
+def _demo_editor(data_dir: Path, announce: list[str]) -> tuple[str, str]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    password_file = data_dir / "secrets/demo_editor_password"
+    _secret_file(password_file, announce)
+    password = password_file.read_text().strip()
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username="editor", defaults={"is_staff": True})
+    if created:
+        user.set_password(password)
+        user.save()
+        user.user_permissions.add(Permission.objects.get(codename="view_tip"))
+        announce.append("created the demo editor")
+    return "editor", password
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("TIPLINE_PORT", "8000")))
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get(
+        "TIPLINE_DATA_DIR", BASE_DIR / "var")))
+    args = parser.parse_args(argv)
+    data_dir = args.data_dir.resolve()
+    announce: list[str] = []
+    env = prepare(data_dir, announce)
+    os.environ.update(env)
+    sys.path.insert(0, str(BASE_DIR))
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    user, password = _demo_editor(data_dir, announce)
+
+    python = sys.executable
+    worker = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
+        [python, "-m", "celery", "-A", "tipline", "worker", "--beat", "--loglevel", "INFO",
+         "--concurrency", "2", "--schedule", str(data_dir / "celerybeat-schedule")],
+        cwd=BASE_DIR, env=os.environ.copy(),
+    )
+    # No --access-logfile: an access log would record client addresses.
+    web = subprocess.Popen(  # noqa: S603
+        [python, "-m", "gunicorn", "tipline.wsgi", "--bind", f"{args.host}:{args.port}",
+         "--worker-class", "gthread", "--workers", "2", "--threads", "4"],
+        cwd=BASE_DIR, env=os.environ.copy(),
+    )
+    base = f"http://{args.host}:{args.port}"
+    print("\n".join([
+        "",
+        "Tipline is running on the embedded default (SQLite, files under var/, no Redis).",
+        *[f"  {line}" for line in announce],
+        f"  Public form (es): {base}/es/",
+        f"  Public form (en): {base}/en/",
+        f"  Staff admin:      {base}/staff/   user: {user}   password: {password}",
+        "  Press Ctrl-C to stop.",
+        "",
+    ]), flush=True)
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    while not stopping:
+        if worker.poll() is not None or web.poll() is not None:
+            print("a child process exited; stopping", file=sys.stderr)
+            code = 1
+            break
+        time.sleep(0.5)
+    for child in (web, worker):
+        if child.poll() is None:
+            child.terminate()
+    for child in (web, worker):
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Tipline settings: one file, every value from a TIPLINE_* environment variable.
+
+Fail closed: DEBUG defaults to False, secrets are required (or read from NAME_FILE), HTTPS
+hardening is on unless TIPLINE_HTTPS=false says otherwise. The embedded default
+(`python -m tipline.embedded`) generates what it needs under var/ and says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from tipline.env import (
+    env_bool,
+    env_bytes,
+    env_choice,
+    env_int,
+    env_list,
+    env_optional,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("TIPLINE_DATA_DIR", str(BASE_DIR / "var")))
+
+SECRET_KEY = env_secret("TIPLINE_SECRET_KEY")
+DEBUG = env_bool("TIPLINE_DEBUG", False)
+ALLOWED_HOSTS = env_list("TIPLINE_ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+
+# public: the source-facing site only; staff: the editors' admin only; all: both (development).
+ROLE = env_choice("TIPLINE_ROLE", "all", {"public", "staff", "all"})
+STAFF_URL_PREFIX = "/staff/"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "submissions",
+]
+
+MIDDLEWARE = [
+    # First, so nothing after it (views, logs, error reports) ever sees who the client is.
+    "submissions.middleware.PrivacyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tipline.urls"
+WSGI_APPLICATION = "tipline.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("TIPLINE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'tipline.sqlite3'}"),
+        conn_max_age=env_int("TIPLINE_DB_CONN_MAX_AGE", 0),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+
+LANGUAGE_CODE = "es"
+LANGUAGES = [("es", "Español"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env_str("TIPLINE_TIME_ZONE", "UTC")
+USE_TZ = True
+# Never remember a source's language choice in a cookie: the language lives in the URL.
+LANGUAGE_COOKIE_AGE = None
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("TIPLINE_STATIC_ROOT", str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Blob storage ---------------------------------------------------------------------------
+# Only ciphertext ever reaches it, under random names (submissions/storage.py).
+STORAGE_BACKEND = env_choice("TIPLINE_STORAGE", "filesystem", {"filesystem", "s3"})
+if STORAGE_BACKEND == "s3":
+    _blob_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("TIPLINE_S3_BUCKET"),
+            "endpoint_url": env_optional("TIPLINE_S3_ENDPOINT_URL"),
+            "region_name": env_optional("TIPLINE_S3_REGION"),
+            "access_key": env_secret("TIPLINE_S3_ACCESS_KEY"),
+            "secret_key": env_secret("TIPLINE_S3_SECRET_KEY"),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _blob_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(Path(env_str("TIPLINE_BLOB_DIR", str(DATA_DIR / "blobs")))),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+STORAGES = {
+    "default": _blob_storage,
+    "blobs": _blob_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Ciphertext spool for uploads in flight (never plaintext: see submissions/uploads.py).
+SPOOL_DIR = Path(env_str("TIPLINE_SPOOL_DIR", str(DATA_DIR / "spool")))
+# The only upload handler: Django's memory and temp-file handlers would hold plaintext.
+FILE_UPLOAD_HANDLERS = ["submissions.uploads.EncryptingUploadHandler"]
+FILE_UPLOAD_PERMISSIONS = 0o600
+
+# --- Keys (age X25519) ----------------------------------------------------------------------
+# Public halves may sit in the environment; private halves only in files, only where needed:
+# the intake identity on workers, the newsroom identity on the staff site.
+INTAKE_RECIPIENT = env_optional("TIPLINE_INTAKE_RECIPIENT")
+NEWSROOM_RECIPIENT = env_optional("TIPLINE_NEWSROOM_RECIPIENT")
+INTAKE_IDENTITY_FILE = env_optional("TIPLINE_INTAKE_IDENTITY_FILE")
+NEWSROOM_IDENTITY_FILE = env_optional("TIPLINE_NEWSROOM_IDENTITY_FILE")
+RECEIPT_SALT = env_secret("TIPLINE_RECEIPT_SALT")
+
+# --- Limits shown on the form ---------------------------------------------------------------
+MAX_FILES = env_int("TIPLINE_MAX_FILES", 20, minimum=0)
+MAX_FILE_BYTES = env_bytes("TIPLINE_MAX_FILE_BYTES", 2 * 1024**3)
+MAX_SUBMISSION_BYTES = env_bytes("TIPLINE_MAX_SUBMISSION_BYTES", 4 * 1024**3)
+MAX_NOTE_CHARS = env_int("TIPLINE_MAX_NOTE_CHARS", 20_000, minimum=1)
+MAX_LINKS = env_int("TIPLINE_MAX_LINKS", 50, minimum=0)
+MAX_IMAGE_PIXELS = env_int("TIPLINE_MAX_IMAGE_PIXELS", 200_000_000, minimum=1)
+# Non-file fields (note, links) are held in memory by Django: bound them. Files are streamed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * MAX_NOTE_CHARS + 64 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES + 1
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+
+# --- Celery -----------------------------------------------------------------------------------
+# Messages carry attachment ids only. The embedded default uses kombu's filesystem transport.
+CELERY_BROKER_URL = env_str("TIPLINE_BROKER_URL", "filesystem://")
+_queue_dir = DATA_DIR / "queue"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {"visibility_timeout": 3600}
+)
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_TIME_LIMIT = env_int("TIPLINE_TASK_TIME_LIMIT", 1800, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
+# A claimed attachment whose worker vanished becomes claimable again after this many seconds.
+SCRUB_LEASE_SECONDS = CELERY_TASK_TIME_LIMIT + 60
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-attachments": {
+        "task": "submissions.requeue_stale",
+        "schedule": env_int("TIPLINE_REQUEUE_EVERY", 300, minimum=10),
+    }
+}
+
+# --- HTTP hardening ---------------------------------------------------------------------------
+HTTPS = env_bool("TIPLINE_HTTPS", True)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("TIPLINE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = False
+if env_bool("TIPLINE_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_PATH = STAFF_URL_PREFIX
+CSRF_COOKIE_PATH = STAFF_URL_PREFIX
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
+CSRF_TRUSTED_ORIGINS = env_list("TIPLINE_CSRF_TRUSTED_ORIGINS", [])
+SESSION_COOKIE_AGE = env_int("TIPLINE_SESSION_SECONDS", 8 * 3600, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- Logging: events, never people ----------------------------------------------------------
+ADMINS: list[tuple[str, str]] = []  # no e-mailed error reports: they would carry request data
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("TIPLINE_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Replace Django's defaults (which include mail_admins) with the console only.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django.security.DisallowedHost": {"handlers": [], "propagate": False},
+    },
+}
