@@ -58,7 +58,9 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
         items = report.get("removed") or []
         if not isinstance(items, list) or not items:
             return "—"
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((i,) for i in items)))
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((i,) for i in items))
+        )
 
     @admin.display(description="file")
     def download(self, obj: Attachment) -> SafeString | str:
@@ -132,5 +134,6 @@ class TipAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if not content.links:
             return "—"
         return format_html(
-            "<ul>{}</ul>", format_html_join("", "<li><code>{}</code></li>", ((link,) for link in content.links))
+            "<ul>{}</ul>",
+            format_html_join("", "<li><code>{}</code></li>", ((link,) for link in content.links)),
         )

@@ -21,7 +21,8 @@ def keys_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             loader()
         except keys.KeyUnavailable as exc:
             messages.append(Error(str(exc), hint=hint, id="submissions.E001"))
-    if settings.ROLE == "public" and (settings.INTAKE_IDENTITY_FILE or settings.NEWSROOM_IDENTITY_FILE):
+    holds_private = settings.INTAKE_IDENTITY_FILE or settings.NEWSROOM_IDENTITY_FILE
+    if settings.ROLE == "public" and holds_private:
         messages.append(
             Error(
                 "the public web role must not hold a private key",

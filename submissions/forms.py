@@ -41,18 +41,22 @@ def refusal_message(refusal: Refusal) -> str:
     messages = {
         "too_many_files": _(
             "You can send at most %(max)s files at once. Send the rest in another tip."
-        ) % {"max": settings.MAX_FILES},
+        )
+        % {"max": settings.MAX_FILES},
         "file_too_large": _(
             "%(file)s is larger than %(max)s. Send a smaller or shorter version, "
             "or split it into parts."
-        ) % {"file": file_label, "max": filesizeformat(settings.MAX_FILE_BYTES)},
+        )
+        % {"file": file_label, "max": filesizeformat(settings.MAX_FILE_BYTES)},
         "submission_too_large": _(
             "All files together are larger than %(max)s. Send some of them in another tip."
-        ) % {"max": filesizeformat(settings.MAX_SUBMISSION_BYTES)},
+        )
+        % {"max": filesizeformat(settings.MAX_SUBMISSION_BYTES)},
         "unsupported_type": _(
             "%(file)s is a type we cannot clean of identifying data (%(kind)s). "
             "We accept: %(types)s. Take a screenshot or convert it, then send it again."
-        ) % {"file": file_label, "kind": scrub.describe(refusal.kind), "types": accepted_types()},
+        )
+        % {"file": file_label, "kind": scrub.describe(refusal.kind), "types": accepted_types()},
         "empty_file": _("%(file)s is empty. Choose the file again.") % {"file": file_label},
     }
     return messages.get(refusal.code, _("The submission could not be read. Please try again."))
@@ -63,7 +67,8 @@ def request_error_message(code: str) -> str:
         "too_big": _(
             "The note is too long (at most %(max)s characters). Shorten it or send the rest "
             "as a text file."
-        ) % {"max": settings.MAX_NOTE_CHARS},
+        )
+        % {"max": settings.MAX_NOTE_CHARS},
         "too_many_files": refusal_message(Refusal("too_many_files")),
         "malformed": _("The submission could not be read. Please reload the page and try again."),
     }
@@ -123,8 +128,11 @@ class TipForm(forms.Form):
                 validate(candidate)
             except ValidationError:
                 raise ValidationError(
-                    _("“%(link)s” is not a web address. Put one address per line, "
-                      "or write it in the note instead.") % {"link": link[:100]}
+                    _(
+                        "“%(link)s” is not a web address. Put one address per line, "
+                        "or write it in the note instead."
+                    )
+                    % {"link": link[:100]}
                 ) from None
             cleaned.append(candidate)
         return cleaned

@@ -64,7 +64,9 @@ class Attachment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tip", "position"], name="attachment_position_unique"),
             models.CheckConstraint(
-                condition=models.Q(state__in=["received", "scrubbing", "clean", "rejected", "failed"]),
+                condition=models.Q(
+                    state__in=["received", "scrubbing", "clean", "rejected", "failed"]
+                ),
                 name="attachment_state_valid",
             ),
             models.CheckConstraint(

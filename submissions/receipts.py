@@ -50,8 +50,13 @@ def normalize(code: str) -> str:
 def digest(code: str) -> str:
     key = settings.RECEIPT_SALT.encode()
     derived = hashlib.scrypt(
-        normalize(code).encode(), salt=key, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-        maxmem=64 * 1024 * 1024, dklen=32,
+        normalize(code).encode(),
+        salt=key,
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
     )
     return derived.hex()
 

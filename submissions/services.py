@@ -46,7 +46,9 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
     code = receipts.generate()
     receipt_hash = receipts.digest(code)
     tip_id = uuid.uuid4()
-    content = seal_json({"note": note, "links": links}, aad=crypto.binding("tip", tip_id, "content"))
+    content = seal_json(
+        {"note": note, "links": links}, aad=crypto.binding("tip", tip_id, "content")
+    )
     stored: list[str] = []
     try:
         attachments = []
@@ -149,8 +151,12 @@ def attachment_scrub(*, attachment_id: str) -> None:
         logger.info("attachment.skip id=%s", attachment_id)
         return
     if attachment.attempts > MAX_ATTEMPTS:
-        _end(attachment, Attachment.State.FAILED, "gave up after repeated worker failures",
-             destroy_raw=False)
+        _end(
+            attachment,
+            Attachment.State.FAILED,
+            "gave up after repeated worker failures",
+            destroy_raw=False,
+        )
         return
     try:
         new_name, size, report = _scrub_to_new_blob(attachment)
@@ -158,13 +164,21 @@ def attachment_scrub(*, attachment_id: str) -> None:
         _end(attachment, Attachment.State.REJECTED, f"{exc.code}: {exc.detail}", destroy_raw=True)
         return
     except SoftTimeLimitExceeded:
-        _end(attachment, Attachment.State.REJECTED, "timeout: cleaning took too long",
-             destroy_raw=True)
+        _end(
+            attachment,
+            Attachment.State.REJECTED,
+            "timeout: cleaning took too long",
+            destroy_raw=True,
+        )
         return
     except crypto.DecryptionError:
         # Keep the blob: a wrong intake key on this worker must not destroy what was sent.
-        _end(attachment, Attachment.State.FAILED, "the stored upload does not decrypt",
-             destroy_raw=False)
+        _end(
+            attachment,
+            Attachment.State.FAILED,
+            "the stored upload does not decrypt",
+            destroy_raw=False,
+        )
         return
     except Exception:
         # Transient (storage, database): release the lease so a retry or the beat picks it up.

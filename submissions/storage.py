@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import tempfile
@@ -37,10 +38,8 @@ def delete(name: str) -> None:
     """Delete a blob; a missing one is not an error (delete is retried after crashes)."""
     if not name:
         return
-    try:
+    with contextlib.suppress(FileNotFoundError):
         blobs().delete(name)
-    except FileNotFoundError:
-        pass
     logger.info("blob.deleted")
 
 
@@ -62,10 +61,9 @@ class Spool(File):
         return self.file.name
 
     def close(self) -> None:
-        try:
+        # Moved into storage by FileSystemStorage: nothing is left to delete.
+        with contextlib.suppress(FileNotFoundError):
             self.file.close()
-        except FileNotFoundError:
-            pass  # moved into storage: nothing left to delete
 
 
 def save_spool(spool: Spool) -> str:

@@ -7,8 +7,15 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="submissions.scrub_attachment", acks_late=True, ignore_result=True,
-             autoretry_for=(Exception,), retry_backoff=5, retry_backoff_max=300, max_retries=4)
+@shared_task(
+    name="submissions.scrub_attachment",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=4,
+)
 def scrub_attachment(attachment_id: str) -> None:
     services.attachment_scrub(attachment_id=attachment_id)
 

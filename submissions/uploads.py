@@ -29,7 +29,8 @@ from .storage import Spool
 
 @dataclass(frozen=True)
 class Refusal:
-    code: str  # too_many_files | file_too_large | submission_too_large | unsupported_type | empty_file
+    # too_many_files | file_too_large | submission_too_large | unsupported_type | empty_file
+    code: str
     position: int = 0  # 1-based file number, 0 for the submission as a whole
     filename: str = ""  # echoed back to the source in the error page only; never stored or logged
     kind: str = ""
@@ -61,8 +62,14 @@ class EncryptedUpload(UploadedFile):
     """An upload that exists only as intake-key ciphertext in a spool file."""
 
     def __init__(
-        self, *, attachment_id: uuid.UUID, spool: Spool, size: int, name: str,
-        content_type: str, kind: str,
+        self,
+        *,
+        attachment_id: uuid.UUID,
+        spool: Spool,
+        size: int,
+        name: str,
+        content_type: str,
+        kind: str,
     ) -> None:
         super().__init__(file=spool, name=name, content_type=content_type, size=size)
         self.attachment_id = attachment_id
@@ -138,9 +145,7 @@ class EncryptingUploadHandler(FileUploadHandler):
     def _check_kind(self) -> str:
         kind = scrub.sniff(self._head)
         if kind not in scrub.SUPPORTED:
-            self._refuse(
-                Refusal("unsupported_type", self._state.files, self.file_name or "", kind)
-            )
+            self._refuse(Refusal("unsupported_type", self._state.files, self.file_name or "", kind))
         return kind
 
     def _drop_current(self) -> None:

@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("TIPLINE_PORT", "8000")))
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get(
-        "TIPLINE_DATA_DIR", BASE_DIR / "var")))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("TIPLINE_DATA_DIR", BASE_DIR / "var"))
+    )
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
     announce: list[str] = []
@@ -101,27 +102,59 @@ def main(argv: list[str] | None = None) -> int:
 
     python = sys.executable
     worker = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-        [python, "-m", "celery", "-A", "tipline", "worker", "--beat", "--loglevel", "INFO",
-         "--concurrency", "2", "--schedule", str(data_dir / "celerybeat-schedule")],
-        cwd=BASE_DIR, env=os.environ.copy(),
+        [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "tipline",
+            "worker",
+            "--beat",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--schedule",
+            str(data_dir / "celerybeat-schedule"),
+        ],
+        cwd=BASE_DIR,
+        env=os.environ.copy(),
     )
     # No --access-logfile: an access log would record client addresses.
     web = subprocess.Popen(  # noqa: S603
-        [python, "-m", "gunicorn", "tipline.wsgi", "--bind", f"{args.host}:{args.port}",
-         "--worker-class", "gthread", "--workers", "2", "--threads", "4"],
-        cwd=BASE_DIR, env=os.environ.copy(),
+        [
+            python,
+            "-m",
+            "gunicorn",
+            "tipline.wsgi",
+            "--bind",
+            f"{args.host}:{args.port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ],
+        cwd=BASE_DIR,
+        env=os.environ.copy(),
     )
     base = f"http://{args.host}:{args.port}"
-    print("\n".join([
-        "",
-        "Tipline is running on the embedded default (SQLite, files under var/, no Redis).",
-        *[f"  {line}" for line in announce],
-        f"  Public form (es): {base}/es/",
-        f"  Public form (en): {base}/en/",
-        f"  Staff admin:      {base}/staff/   user: {user}   password: {password}",
-        "  Press Ctrl-C to stop.",
-        "",
-    ]), flush=True)
+    print(
+        "\n".join(
+            [
+                "",
+                "Tipline is running on the embedded default (SQLite, files under var/, no Redis).",
+                *[f"  {line}" for line in announce],
+                f"  Public form (es): {base}/es/",
+                f"  Public form (en): {base}/en/",
+                f"  Staff admin:      {base}/staff/   user: {user}   password: {password}",
+                "  Press Ctrl-C to stop.",
+                "",
+            ]
+        ),
+        flush=True,
+    )
 
     stopping = False
 

@@ -48,9 +48,7 @@ def open_stream(source: BinaryIO, *, identities: list[Identity], aad: str) -> io
     return io.BufferedReader(Decryptor(source, identities, aad), buffer_size=CHUNK_SIZE)
 
 
-def iter_plaintext(
-    source: BinaryIO, *, identities: list[Identity], aad: str
-) -> Iterator[bytes]:
+def iter_plaintext(source: BinaryIO, *, identities: list[Identity], aad: str) -> Iterator[bytes]:
     """Yield plaintext chunk by chunk (for streaming responses); closes `source` at the end."""
     try:
         reader = open_stream(source, identities=identities, aad=aad)

@@ -19,12 +19,29 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COPY_BLOCK = 64 * 1024
 MAX_CHUNK = 2**31 - 1
 KEEP = {
-    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT",
-    b"bKGD", b"pHYs", b"cICP", b"acTL", b"fcTL", b"fdAT",
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"gAMA",
+    b"cHRM",
+    b"sRGB",
+    b"sBIT",
+    b"bKGD",
+    b"pHYs",
+    b"cICP",
+    b"acTL",
+    b"fcTL",
+    b"fdAT",
 }
 LABELS = {
-    b"tEXt": "text", b"zTXt": "compressed text", b"iTXt": "international text",
-    b"eXIf": "EXIF", b"tIME": "modification time", b"iCCP": "ICC profile",
+    b"tEXt": "text",
+    b"zTXt": "compressed text",
+    b"iTXt": "international text",
+    b"eXIf": "EXIF",
+    b"tIME": "modification time",
+    b"iCCP": "ICC profile",
 }
 
 

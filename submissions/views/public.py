@@ -49,16 +49,20 @@ def submit(request: HttpRequest) -> HttpResponse:
     except (RequestDataTooBig, TooManyFieldsSent) as exc:
         state.discard()
         code = "too_big" if isinstance(exc, RequestDataTooBig) else "malformed"
-        return _form_page(request, TipForm(), error=request_error_message(code),
-                          status=413 if code in LIMIT_CODES else 400)
+        return _form_page(
+            request,
+            TipForm(),
+            error=request_error_message(code),
+            status=413 if code in LIMIT_CODES else 400,
+        )
     except TooManyFilesSent:
         state.discard()
-        return _form_page(request, TipForm(), error=request_error_message("too_many_files"),
-                          status=413)
+        return _form_page(
+            request, TipForm(), error=request_error_message("too_many_files"), status=413
+        )
     except MultiPartParserError:
         state.discard()
-        return _form_page(request, TipForm(), error=request_error_message("malformed"),
-                          status=400)
+        return _form_page(request, TipForm(), error=request_error_message("malformed"), status=400)
     if state.refusal is not None:
         state.discard()
         status = 413 if state.refusal.code in LIMIT_CODES else 400
@@ -78,8 +82,12 @@ def submit(request: HttpRequest) -> HttpResponse:
         state.discard()
         logger.exception("tip.store_failed")
         return _form_page(
-            request, form, status=503,
-            error=_("We could not store your submission just now. Nothing was kept. "
-                    "Please try again in a few minutes."),
+            request,
+            form,
+            status=503,
+            error=_(
+                "We could not store your submission just now. Nothing was kept. "
+                "Please try again in a few minutes."
+            ),
         )
     return render(request, "submissions/receipt.html", {"code": code})

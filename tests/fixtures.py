@@ -1,0 +1,161 @@
+"""Test files built by code. Every identifying value is a module constant so tests can search
+for it, byte for byte, in whatever the system stores or outputs."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image, PngImagePlugin
+
+MAKE = b"CanaryMake"
+MODEL = b"CanaryModel X9"
+SERIAL = b"SN-CANARY-0042"
+SOFTWARE = b"CanarySoft 1.0"
+OWNER = b"Juana Canary"
+GPS_LAT = (19, 25, 59)  # a place in Mexico City
+GPS_LON = (99, 7, 59)
+PNG_AUTHOR = "Pedro Canary"
+PNG_COMMENT = "shot from the window of flat 4B"
+THUMB_COLOR = (10, 200, 10)
+
+
+def _ifd(entries: list[tuple[int, int, int, bytes]], data_offset: int) -> tuple[bytes, bytes]:
+    """Little TIFF IFD writer (big-endian): entries are (tag, type, count, raw value bytes)."""
+    head = struct.pack(">H", len(entries))
+    extra = b""
+    base = data_offset + 2 + 12 * len(entries) + 4
+    for tag, typ, count, raw in sorted(entries):
+        if len(raw) <= 4:
+            head += struct.pack(">HHI", tag, typ, count) + raw.ljust(4, b"\x00")
+        else:
+            head += struct.pack(">HHII", tag, typ, count, base + len(extra))
+            extra += raw + (b"\x00" if len(raw) % 2 else b"")
+    return head, extra
+
+
+def _ascii(value: bytes) -> tuple[int, int, bytes]:
+    return 2, len(value) + 1, value + b"\x00"
+
+
+def _rational3(values: tuple[int, int, int]) -> tuple[int, int, bytes]:
+    return 5, 3, b"".join(struct.pack(">II", v, 1) for v in values)
+
+
+def exif_with_gps_and_thumbnail(orientation: int = 1) -> bytes:
+    """An APP1 EXIF payload: make/model/software/owner/serial, GPS, and an IFD1 thumbnail."""
+    thumb = io.BytesIO()
+    Image.new("RGB", (16, 12), THUMB_COLOR).save(thumb, "JPEG")
+    thumbnail = thumb.getvalue()
+    # Layout: header(8) | IFD0 | IFD0 data | ExifIFD | GPS IFD | IFD1 | thumbnail
+    def build(offsets: dict[str, int]) -> tuple[bytes, dict[str, int]]:
+        out = b"MM\x00\x2a" + struct.pack(">I", 8)
+        found: dict[str, int] = {}
+        ifd0 = [
+            (0x010F, *_ascii(MAKE)),
+            (0x0110, *_ascii(MODEL)),
+            (0x0112, 3, 1, struct.pack(">H", orientation)),
+            (0x0131, *_ascii(SOFTWARE)),
+            (0x8769, 4, 1, struct.pack(">I", offsets.get("exif", 0))),
+            (0x8825, 4, 1, struct.pack(">I", offsets.get("gps", 0))),
+        ]
+        head, extra = _ifd(ifd0, len(out))
+        out += head + struct.pack(">I", offsets.get("ifd1", 0)) + extra
+        found["exif"] = len(out)
+        exif_ifd = [(0xA430, *_ascii(OWNER)), (0xA431, *_ascii(SERIAL))]
+        head, extra = _ifd(exif_ifd, len(out))
+        out += head + struct.pack(">I", 0) + extra
+        found["gps"] = len(out)
+        gps = [
+            (0x0001, 2, 2, b"N\x00"),
+            (0x0002, *_rational3(GPS_LAT)),
+            (0x0003, 2, 2, b"W\x00"),
+            (0x0004, *_rational3(GPS_LON)),
+        ]
+        head, extra = _ifd(gps, len(out))
+        out += head + struct.pack(">I", 0) + extra
+        found["ifd1"] = len(out)
+        ifd1 = [
+            (0x0103, 3, 1, struct.pack(">H", 6)),
+            (0x0201, 4, 1, struct.pack(">I", offsets.get("thumb", 0))),
+            (0x0202, 4, 1, struct.pack(">I", len(thumbnail))),
+        ]
+        head, extra = _ifd(ifd1, len(out))
+        out += head + struct.pack(">I", 0) + extra
+        found["thumb"] = len(out)
+        out += thumbnail
+        return out, found
+
+    _, offsets = build({})
+    tiff, check = build(offsets)
+    assert check == offsets
+    return b"Exif\x00\x00" + tiff
+
+
+def jpeg_with_gps(size: tuple[int, int] = (64, 48), orientation: int = 1) -> bytes:
+    """A phone-like JPEG: EXIF (make, model, serial, owner, GPS, thumbnail), XMP, a comment."""
+    image = Image.new("RGB", size)
+    for x in range(size[0]):
+        for y in range(size[1]):
+            image.putpixel((x, y), ((x * 4) % 256, (y * 5) % 256, 128 if x < size[0] // 2 else 20))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, exif=exif_with_gps_and_thumbnail(orientation),
+               comment=b"taken by " + OWNER)
+    data = out.getvalue()
+    xmp = (b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'>"
+           b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+           b"<rdf:Description xmlns:tiff='http://ns.adobe.com/tiff/1.0/' tiff:Artist='"
+           + OWNER + b"'/></rdf:RDF></x:xmpmeta>")
+    segment = b"\xff\xe1" + struct.pack(">H", len(xmp) + 2) + xmp
+    return data[:2] + segment + data[2:]
+
+
+def png_with_text(size: tuple[int, int] = (40, 30)) -> bytes:
+    """A PNG with tEXt, zTXt and iTXt chunks naming an author, and a tIME chunk."""
+    image = Image.new("RGBA", size, (30, 60, 90, 255))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", PNG_AUTHOR)
+    info.add_text("Comment", PNG_COMMENT, zip=True)
+    info.add_itxt("Description", PNG_COMMENT, lang="en", tkey="Description")
+    out = io.BytesIO()
+    image.save(out, "PNG", pnginfo=info)
+    data = out.getvalue()
+    # tIME: 2026-11-27 22:10:05, inserted before IEND.
+    body = struct.pack(">HBBBBB", 2026, 11, 27, 22, 10, 5)
+    chunk = struct.pack(">I", len(body)) + b"tIME" + body
+    chunk += struct.pack(">I", zlib.crc32(b"tIME" + body))
+    return data[:-12] + chunk + data[-12:]
+
+
+def segment_offset(jpeg: bytes, marker: int) -> int:
+    """Offset of the image's own first `marker` segment. Walks the segments, so a marker inside
+    an embedded thumbnail is not mistaken for the image's own."""
+    pos = 2
+    while jpeg[pos + 1] != marker:
+        (length,) = struct.unpack(">H", jpeg[pos + 2 : pos + 4])
+        pos += 2 + length
+    return pos
+
+
+def entropy_data(jpeg: bytes) -> bytes:
+    """Everything from the first SOS marker to EOI: the compressed pixels."""
+    pos = segment_offset(jpeg, 0xDA)
+    return jpeg[pos : jpeg.index(b"\xff\xd9", pos) + 2]
+
+
+def png_idat(png: bytes) -> bytes:
+    """The concatenated IDAT payloads (the compressed pixels)."""
+    pos, out = 8, b""
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            out += png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    return out
+
+
+def canaries() -> list[bytes]:
+    """Byte strings that must never appear in anything Tipline stores or outputs."""
+    return [MAKE, MODEL, SERIAL, SOFTWARE, OWNER, PNG_AUTHOR.encode(), PNG_COMMENT.encode()]

@@ -1,0 +1,39 @@
+"""Test settings: the production settings module, fed a test environment.
+
+Values are exported to os.environ (setdefault, so CI can override them) before the settings
+are read, so the Celery worker and web servers that tests start as subprocesses share them.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from submissions import crypto
+
+_root = Path(os.environ.setdefault("TIPLINE_TEST_DIR", tempfile.mkdtemp(prefix="tipline-test-")))
+_keys = _root / "keys"
+for _name in ("intake", "newsroom"):
+    if not (_keys / f"{_name}.key").exists():
+        crypto.write_identity_file(_keys / f"{_name}.key", crypto.Identity.generate())
+    os.environ.setdefault(
+        f"TIPLINE_{_name.upper()}_RECIPIENT",
+        str(crypto.read_identity_file(_keys / f"{_name}.key")[0].recipient),
+    )
+    os.environ.setdefault(f"TIPLINE_{_name.upper()}_IDENTITY_FILE", str(_keys / f"{_name}.key"))
+
+os.environ.setdefault("TIPLINE_SECRET_KEY", "tests-only-secret-key-" + "x" * 40)
+os.environ.setdefault("TIPLINE_RECEIPT_SALT", "tests-only-receipt-salt")
+os.environ.setdefault("TIPLINE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tipline")
+os.environ.setdefault("TIPLINE_BROKER_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("TIPLINE_DATA_DIR", str(_root / "var"))
+os.environ.setdefault("TIPLINE_HTTPS", "false")
+os.environ.setdefault("TIPLINE_ROLE", "all")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+from tipline.settings import *  # noqa: E402, F403
+
+# Fast password hashing: tests create users, they do not test hashing cost.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}

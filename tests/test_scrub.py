@@ -1,0 +1,176 @@
+"""Scrubbing JPEG and PNG, judged by exiftool and by a byte search for the identifying values."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageOps
+
+from submissions import scrub
+from tests import fixtures
+from tests.conftest import corpus_dir
+from tests.tools import disallowed_tags, exiftool_tags
+
+PIXELS = 10**8
+
+
+def run(data: bytes, max_pixels: int = PIXELS) -> tuple[bytes, scrub.Report]:
+    out = io.BytesIO()
+    report = scrub.scrub(scrub.sniff(data[:32]), io.BufferedReader(io.BytesIO(data)), out,
+                         max_pixels=max_pixels)
+    return out.getvalue(), report
+
+
+def test_jpeg_with_gps_comes_out_clean_for_exiftool(tmp_path):
+    source = fixtures.jpeg_with_gps()
+    before = exiftool_tags(_write(tmp_path / "in.jpg", source))
+    assert "GPS:GPSLatitude" in before and "ExifIFD:SerialNumber" in before  # the fixture is dirty
+
+    cleaned, report = run(source)
+    path = _write(tmp_path / "out.jpg", cleaned)
+    assert disallowed_tags(path) == {}
+    for needle in fixtures.canaries():
+        assert needle not in cleaned
+    assert "GPS location" in report.removed
+    assert "embedded thumbnail" in report.removed
+    assert any(item.startswith("APP1 XMP") for item in report.removed)
+    assert "comment" in report.removed
+
+
+def test_jpeg_compressed_data_is_byte_identical(tmp_path):
+    source = fixtures.jpeg_with_gps()
+    cleaned, _ = run(source)
+    assert fixtures.entropy_data(cleaned) == fixtures.entropy_data(source)
+    a, b = Image.open(io.BytesIO(source)), Image.open(io.BytesIO(cleaned))
+    assert ImageChops.difference(a.convert("RGB"), b.convert("RGB")).getbbox() is None
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_rotated_photo_still_displays_upright(orientation, tmp_path):
+    source = fixtures.jpeg_with_gps(size=(60, 30), orientation=orientation)
+    cleaned, report = run(source)
+    tags = exiftool_tags(_write(tmp_path / "r.jpg", cleaned))
+    assert tags["IFD0:Orientation"] != "Horizontal (normal)"
+    assert disallowed_tags(tmp_path / "r.jpg") == {}
+    shown_before = ImageOps.exif_transpose(Image.open(io.BytesIO(source))).convert("RGB")
+    shown_after = ImageOps.exif_transpose(Image.open(io.BytesIO(cleaned))).convert("RGB")
+    assert shown_before.size == shown_after.size == (30, 60) if orientation != 3 else (60, 30)
+    assert ImageChops.difference(shown_before, shown_after).getbbox() is None
+    assert "orientation kept" in report.notes
+
+
+def test_jpeg_trailing_data_is_dropped():
+    hidden = b"ftypmp42 motion photo video with " + fixtures.OWNER
+    cleaned, report = run(fixtures.jpeg_with_gps() + hidden)
+    assert cleaned.endswith(b"\xff\xd9")
+    assert fixtures.OWNER not in cleaned
+    assert "data after the end of the image" in report.removed
+
+
+def test_png_text_chunks_removed_pixels_untouched(tmp_path):
+    source = fixtures.png_with_text()
+    assert "PNG:Author" in exiftool_tags(_write(tmp_path / "in.png", source))
+    cleaned, report = run(source)
+    assert disallowed_tags(_write(tmp_path / "out.png", cleaned)) == {}
+    assert fixtures.png_idat(cleaned) == fixtures.png_idat(source)
+    for needle in fixtures.canaries():
+        assert needle not in cleaned
+    assert {"tEXt (text)", "zTXt (compressed text)", "iTXt (international text)",
+            "tIME (modification time)"} <= set(report.removed)
+    Image.open(io.BytesIO(cleaned)).load()
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (fixtures.jpeg_with_gps()[:-200], "truncated"),
+        (fixtures.jpeg_with_gps()[:300], "truncated"),
+        (b"\xff\xd8\xff\xd9", "malformed"),
+        (fixtures.png_with_text()[:-30], "truncated"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "malformed"),
+    ],
+    ids=["jpeg-cut-in-scan", "jpeg-cut-in-header", "jpeg-no-image", "png-cut", "png-garbage"],
+)
+def test_broken_files_are_rejected(data, code):
+    with pytest.raises(scrub.Rejected) as info:
+        run(data)
+    assert info.value.code == code
+
+
+def test_png_bad_checksum_rejected():
+    data = bytearray(fixtures.png_with_text())
+    data[40] ^= 0xFF  # inside IHDR or the first chunk after it
+    with pytest.raises(scrub.Rejected, match="checksum|header"):
+        run(bytes(data))
+
+
+def test_pixel_bombs_rejected_before_decoding():
+    # A 1x1 JPEG whose frame header claims 65535x65535 pixels.
+    jpeg = bytearray(fixtures.jpeg_with_gps())
+    sof = fixtures.segment_offset(bytes(jpeg), 0xC0)
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 65535, 65535)
+    with pytest.raises(scrub.Rejected) as info:
+        run(bytes(jpeg), max_pixels=10**8)
+    assert info.value.code == "too_many_pixels"
+    png = bytearray(fixtures.png_with_text())
+    with pytest.raises(scrub.Rejected) as info:
+        run(bytes(png), max_pixels=100)
+    assert info.value.code == "too_many_pixels"
+
+
+def test_unknown_types_refused():
+    with pytest.raises(scrub.Rejected) as info:
+        scrub.scrub("pdf", io.BytesIO(b"%PDF-1.7"), io.BytesIO(), max_pixels=PIXELS)
+    assert info.value.code == "unsupported"
+    assert scrub.sniff(b"\x00\x01garbage") == "unknown"
+
+
+def test_report_never_holds_values():
+    _, report = run(fixtures.jpeg_with_gps())
+    text = repr(report.as_dict()).encode()
+    for needle in fixtures.canaries():
+        assert needle not in text
+
+
+def _corpus_images() -> list[Path]:
+    root = corpus_dir()
+    if root is None:
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and scrub.sniff(p.read_bytes()[:32])
+                  in scrub.SUPPORTED)
+
+
+def test_corpus_is_present_in_ci():
+    """The corpus test must run in CI, never silently skip."""
+    if os.environ.get("CI"):
+        assert _corpus_images(), "../shared/corpus is missing on CI"
+
+
+@pytest.mark.parametrize("path", _corpus_images(), ids=lambda p: p.name)
+def test_corpus_image_cleaned(path, tmp_path):
+    """Real-world files: no tag outside the allowlist, and none of the input's identifying
+    values (as exiftool reads them) left in the output's bytes."""
+    source = path.read_bytes()
+    cleaned, _ = run(source)
+    out = _write(tmp_path / f"out.{scrub.sniff(source[:32])}", cleaned)
+    assert disallowed_tags(out) == {}
+    Image.open(out).load()
+    identifying = {
+        key: value for key, value in exiftool_tags(path).items()
+        if key.split(":")[0] not in ("System", "File", "ExifTool", "Composite", "SourceFile")
+        and isinstance(value, str) and len(value.strip()) >= 6 and len(set(value)) > 3
+        and not value.startswith("(Binary")
+    }
+    for key, value in identifying.items():
+        if key.split(":")[0] in ("JFIF", "PNG", "PNG-pHYs", "Adobe"):
+            continue
+        assert value.encode() not in cleaned, f"{key} survived"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
