@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, URLValidator
+from django.core.validators import URLValidator
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -106,9 +106,13 @@ class TipForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Limits are settings, read per form so tests and deployments can change them.
-        note = self.fields["note"]
-        note.validators.append(MaxLengthValidator(settings.MAX_NOTE_CHARS))
-        note.widget.attrs["maxlength"] = str(settings.MAX_NOTE_CHARS)
+        self.fields["note"].widget.attrs["maxlength"] = str(settings.MAX_NOTE_CHARS)
+
+    def clean_note(self) -> str:
+        note: str = self.cleaned_data["note"]
+        if len(note) > settings.MAX_NOTE_CHARS:
+            raise ValidationError(request_error_message("too_big"))
+        return note
 
     def clean_links(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["links"].splitlines()]

@@ -43,3 +43,54 @@ def intake_key_file() -> Path:
 def corpus_dir() -> Path | None:
     path = Path(os.environ.get("TIPLINE_CORPUS", SHARED / "corpus"))
     return path if path.is_dir() else None
+
+
+def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
+    """Poll `predicate()` until it is true or `timeout` seconds pass."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return bool(predicate())  # type: ignore[operator]
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[object]:
+    """A real `celery worker` process on real Redis, using the test PostgreSQL database."""
+    import subprocess
+    import sys
+
+    import redis
+    from django.db import connection
+
+    broker = os.environ["TIPLINE_BROKER_URL"]
+    redis.Redis.from_url(broker).flushdb()
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "TIPLINE_DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    log = Path(os.environ["TIPLINE_TEST_DIR"]) / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "celery", "-A", "tipline", "worker", "--loglevel", "INFO",
+             "--concurrency", "2", "--without-gossip", "--without-mingle"],
+            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        if not wait_for(lambda: b"ready." in log.read_bytes() or process.poll() is not None, 60):
+            pytest.fail("the Celery worker did not start:\n" + log.read_text()[-3000:])
+        if process.poll() is not None:
+            pytest.fail("the Celery worker exited:\n" + log.read_text()[-3000:])
+        process.log_path = log  # type: ignore[attr-defined]
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

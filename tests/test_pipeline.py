@@ -1,0 +1,164 @@
+"""The whole path with real components: test client → PostgreSQL → Redis → a real Celery
+worker process → storage; judged by the age CLI and exiftool."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from submissions import crypto, keys, selectors, services, storage
+from submissions.models import Attachment, Tip
+from tests import fixtures
+from tests.conftest import wait_for
+from tests.tools import age_decrypt, disallowed_tags
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOTE = "CANARY-NOTE meet behind the market"
+
+
+def submit(*uploads: tuple[str, bytes]) -> Tip:
+    files = [SimpleUploadedFile(name, data) for name, data in uploads]
+    response = Client().post("/en/", {"note": NOTE, "links": "https://example.com/CANARY-LINK",
+                                      "files": files})
+    assert response.status_code == 200, response.content.decode()[:2000]
+    return Tip.objects.latest("created_at")
+
+
+def settled(tip: Tip) -> bool:
+    return all(a.state in Attachment.TERMINAL for a in tip.attachments.all())
+
+
+def test_tip_scrubbed_and_encrypted_by_real_worker(celery_worker_process, blob_dir,
+                                                   newsroom_key_file, tmp_path):
+    tip = submit(("IMG_0001.jpg", fixtures.jpeg_with_gps()), ("shot.png", fixtures.png_with_text()))
+    assert wait_for(lambda: settled(tip), timeout=10), celery_worker_process.log_path.read_text()[-3000:]
+
+    attachments = list(tip.attachments.order_by("position"))
+    assert [(a.state, a.kind, a.reason) for a in attachments] == [("clean", "jpeg", ""), ("clean", "png", "")]
+    stored = sorted(p for p in blob_dir.rglob("*") if p.is_file())
+    assert sorted(blob_dir / a.blob_name for a in attachments) == stored  # raw blobs are gone
+
+    for attachment, suffix in zip(attachments, ["jpg", "png"], strict=True):
+        plain = age_decrypt(blob_dir / attachment.blob_name, newsroom_key_file)
+        out = tmp_path / f"clean.{suffix}"
+        out.write_bytes(plain)
+        assert disallowed_tags(out) == {}
+        assert attachment.size == len(plain)
+        report = selectors.attachment_report(attachment)
+        assert report["kind"] == attachment.kind and report["removed"]
+    assert fixtures.entropy_data(age_decrypt(blob_dir / attachments[0].blob_name, newsroom_key_file)) \
+        == fixtures.entropy_data(fixtures.jpeg_with_gps())
+    needles = [NOTE.encode(), b"CANARY-LINK", *fixtures.canaries()]
+    for path in stored:
+        assert not [n for n in needles if n in path.read_bytes()]
+    # A clean blob only opens as the row it belongs to.
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes((blob_dir / attachments[0].blob_name).read_bytes(),
+                          identities=keys.newsroom_identities(),
+                          aad=crypto.binding("attachment", attachments[1].pk, "clean"))
+
+
+def test_running_the_task_twice_changes_nothing(celery_worker_process, blob_dir):
+    from submissions.tasks import scrub_attachment
+
+    tip = submit(("a.png", fixtures.png_with_text()))
+    assert wait_for(lambda: settled(tip), timeout=10)
+    attachment = tip.attachments.get()
+    before = sorted(p for p in blob_dir.rglob("*") if p.is_file())
+    scrub_attachment.delay(str(attachment.pk))
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    wait_for(lambda: False, timeout=1.5)
+    again = Attachment.objects.get(pk=attachment.pk)
+    assert (again.state, again.blob_name, again.attempts) == ("clean", attachment.blob_name, 1)
+    assert sorted(p for p in blob_dir.rglob("*") if p.is_file()) == before
+
+
+def test_broken_jpeg_rejected_with_reason_and_raw_destroyed(celery_worker_process, blob_dir):
+    tip = submit(("broken.jpg", fixtures.jpeg_with_gps()[:-300]))
+    assert wait_for(lambda: settled(tip), timeout=10)
+    attachment = tip.attachments.get()
+    assert attachment.state == "rejected"
+    assert attachment.reason.startswith("truncated:")
+    assert attachment.blob_name == ""
+    assert not [p for p in blob_dir.rglob("*") if p.is_file()]
+
+
+def test_stale_lease_is_requeued_and_finished(celery_worker_process, blob_dir):
+    from submissions.tasks import requeue_stale
+
+    tip = submit(("a.jpg", fixtures.jpeg_with_gps()))
+    assert wait_for(lambda: settled(tip), timeout=10)
+    # Pretend a worker died mid-task: a raw upload in `scrubbing` with an expired lease.
+    raw = _raw_attachment(tip)
+    Attachment.objects.filter(pk=raw.pk).update(
+        state="scrubbing", lease_until=timezone.now() - timedelta(seconds=1), attempts=1
+    )
+    requeue_stale.delay()
+    assert wait_for(lambda: Attachment.objects.get(pk=raw.pk).state == "clean", timeout=10)
+    assert Attachment.objects.get(pk=raw.pk).attempts == 2
+
+
+def test_only_one_claimant_wins_on_postgresql(blob_dir):
+    assert connection.vendor == "postgresql"
+    tip = Tip.objects.create(receipt_hash="x" * 64, sealed_content=b"")
+    attachment = Attachment.objects.create(tip=tip, position=1, size=1, blob_name="n",
+                                           sealed_meta=b"")
+    barrier = threading.Barrier(8)
+    wins: list[bool] = []
+
+    def claim() -> None:
+        barrier.wait()
+        wins.append(services._claim(str(attachment.pk)) is not None)
+        connection.close()
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wins.count(True) == 1
+
+
+def test_a_worker_that_lost_its_lease_does_not_flip(blob_dir):
+    tip = Tip.objects.create(receipt_hash="y" * 64, sealed_content=b"")
+    attachment = _raw_attachment(tip, position=1)
+    claimed = services._claim(str(attachment.pk))
+    assert claimed is not None
+    # Another worker takes over after the lease expired.
+    Attachment.objects.filter(pk=attachment.pk).update(attempts=claimed.attempts + 1)
+    services._end(claimed, Attachment.State.REJECTED, "x", destroy_raw=True)
+    after = Attachment.objects.get(pk=attachment.pk)
+    assert after.state == "scrubbing" and after.blob_name == attachment.blob_name
+    assert (blob_dir / attachment.blob_name).exists()
+
+
+def _raw_attachment(tip: Tip, position: int = 99) -> Attachment:
+    """A stored raw upload (intake key) attached to `tip`."""
+    import uuid
+
+    pk = uuid.uuid4()
+    spool = storage.Spool()
+    encryptor = crypto.seal_stream(spool.file, recipients=[keys.intake_recipient()],
+                                   aad=crypto.binding("attachment", pk, "raw"))
+    data = fixtures.jpeg_with_gps()
+    encryptor.write(data)
+    encryptor.close()
+    name = storage.save_spool(spool)
+    return Attachment.objects.create(
+        id=pk, tip=tip, position=position, size=len(data), blob_name=name,
+        sealed_meta=services.seal_json({}, aad=crypto.binding("attachment", pk, "meta")),
+    )
+
+
+def test_blob_names_are_random(blob_dir):
+    names = {storage.new_name() for _ in range(1000)}
+    assert len(names) == 1000
+    assert all(Path(name).name.isalnum() for name in names)

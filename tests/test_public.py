@@ -1,0 +1,262 @@
+"""The public form, through Django's test client against PostgreSQL: limits, errors in both
+languages, no cookies, no trace of the client, nothing stored in clear."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+
+from submissions import crypto, keys, receipts
+from submissions.models import Attachment, Tip
+from tests import fixtures
+
+pytestmark = pytest.mark.django_db
+
+NOTE = "CANARY-NOTE the shipment leaves pier 7 at 03:00"
+LINKS = "https://example.com/CANARY-LINK?utm_source=x\nexample.org/other"
+CLIENT_IP = "203.0.113.77"
+USER_AGENT = "CanaryAgent/9.9 (CANARY-UA)"
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client(REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT=USER_AGENT,
+                  HTTP_X_FORWARDED_FOR="198.51.100.5", HTTP_REFERER="https://evil.example/")
+
+
+@pytest.fixture(autouse=True)
+def _no_worker(monkeypatch):
+    """These tests stop at the database; the pipeline tests run a real worker."""
+    enqueued: list[object] = []
+    monkeypatch.setattr("submissions.services._enqueue_scrub", enqueued.append)
+    return enqueued
+
+
+def files(*items: tuple[str, bytes, str]) -> list[SimpleUploadedFile]:
+    return [SimpleUploadedFile(name, data, content_type=ctype) for name, data, ctype in items]
+
+
+def photo_and_png() -> list[SimpleUploadedFile]:
+    return files(
+        ("IMG_20261127_juana.jpg", fixtures.jpeg_with_gps(), "image/jpeg"),
+        ("captura.png", fixtures.png_with_text(), "image/png"),
+    )
+
+
+def post(client: Client, lang: str = "es", **data: object):
+    return client.post(f"/{lang}/", data)
+
+
+@pytest.mark.parametrize(("lang", "heading"), [
+    ("es", "Envía fotos, vídeos, notas, enlaces o información"),
+    ("en", "Send photos, videos, notes, links or information"),
+])
+def test_form_in_both_languages_without_cookies_or_scripts(client, lang, heading):
+    response = client.get(f"/{lang}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert heading in body
+    assert f'<html lang="{lang}">' in body
+    assert "Set-Cookie" not in str(response.headers) and not response.cookies
+    assert "<script" not in body
+    assert not re.search(r'(src|href)="(https?:)?//', body), "third-party asset"
+    assert "script-src" not in response["Content-Security-Policy"]
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "20" in body and "GB" in body  # the limits are shown
+
+
+def test_root_redirects_to_spanish(client):
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US")
+    assert response.status_code == 302 and response["Location"] == "/es/"
+
+
+def test_submission_stores_only_ciphertext(
+    client, blob_dir, _no_worker, caplog, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.DEBUG)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, note=NOTE, links=LINKS, files=photo_and_png())
+    assert response.status_code == 200, response.content.decode()[:2000]
+    assert not response.cookies
+    code = re.search(r'id="receipt-code">([a-z ]+)<', response.content.decode()).group(1)
+    assert len(code.split()) == receipts.WORDS
+
+    tip = Tip.objects.get()
+    assert tip.receipt_hash == receipts.digest(code)
+    attachments = list(tip.attachments.all())
+    assert [a.state for a in attachments] == ["received", "received"]
+    assert sorted(_no_worker) == sorted(a.pk for a in attachments)  # ids only, after commit
+
+    # The note and links decrypt with the newsroom key, bound to this tip.
+    content = crypto.open_bytes(bytes(tip.sealed_content), identities=keys.newsroom_identities(),
+                                aad=crypto.binding("tip", tip.pk, "content"))
+    assert NOTE.encode() in content and b"CANARY-LINK" in content
+
+    # Nothing identifying anywhere: database, blobs, spool, logs.
+    needles = [NOTE.encode(), b"CANARY-LINK", b"juana", code.encode(), CLIENT_IP.encode(),
+               b"198.51.100.5", b"CANARY-UA", *fixtures.canaries()]
+    dump = _database_bytes()
+    for needle in needles:
+        assert needle not in dump, needle
+    for path in blob_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert data.startswith(b"age-encryption.org/v1\n")
+            assert not [n for n in needles if n in data]
+    assert not list(Path(blob_dir).parent.joinpath("spool").glob("*"))
+    log_text = caplog.text
+    for needle in needles:
+        assert needle.decode() not in log_text
+
+
+def test_links_are_normalised(client, blob_dir):
+    post(client, "en", links="example.org/a\n\n  https://example.com/b  ")
+    tip = Tip.objects.get()
+    content = crypto.open_bytes(bytes(tip.sealed_content), identities=keys.newsroom_identities(),
+                                aad=crypto.binding("tip", tip.pk, "content"))
+    assert b'"links": ["https://example.org/a", "https://example.com/b"]' in content
+
+
+@pytest.mark.parametrize(("lang", "data", "status", "message"), [
+    ("es", {}, 400, "El formulario está vacío"),
+    ("en", {"note": "   "}, 400, "The form is empty"),
+    ("en", {"links": "not a link at all"}, 400, "is not a web address"),
+    ("es", {"links": "no es un enlace"}, 400, "no es una dirección web"),
+])
+def test_invalid_submissions_explained(client, blob_dir, lang, data, status, message):
+    response = post(client, lang, **data)
+    assert response.status_code == status
+    assert message in response.content.decode()
+    assert not Tip.objects.exists()
+
+
+@pytest.mark.parametrize(("lang", "message"), [
+    ("es", "es de un tipo al que no podemos quitar"),
+    ("en", "is a type we cannot clean"),
+])
+def test_unsupported_type_refused_with_accepted_list(client, blob_dir, lang, message):
+    response = post(client, lang, note="x", files=files(
+        ("ok.jpg", fixtures.jpeg_with_gps(), "image/jpeg"),
+        ("informe.pdf", b"%PDF-1.7\n" + b"x" * 100, "image/jpeg"),  # the type lies
+    ))
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert message in body and "PDF" in body and "JPEG, PNG" in body
+    assert "informe.pdf" in body  # echoed to the source, never stored
+    assert not Tip.objects.exists()
+    assert _stored_files(blob_dir) == []
+
+
+def test_empty_file_refused(client, blob_dir):
+    response = post(client, "en", files=files(("empty.jpg", b"", "image/jpeg")))
+    assert response.status_code == 400
+    assert "is empty" in response.content.decode()
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_too_many_files(client, blob_dir, settings, lang):
+    settings.MAX_FILES = 2
+    png = fixtures.png_with_text()
+    response = post(client, lang, files=files(*[(f"{i}.png", png, "image/png") for i in range(3)]))
+    assert response.status_code == 413
+    expected = {"es": "como máximo 2 archivos", "en": "at most 2 files"}[lang]
+    assert expected in response.content.decode()
+    assert not Tip.objects.exists()
+    assert _stored_files(blob_dir) == []
+
+
+@pytest.mark.parametrize(("lang", "message"), [("es", "pesa más de"), ("en", "is larger than")])
+def test_file_too_large(client, blob_dir, settings, lang, message):
+    settings.MAX_FILE_BYTES = 1000
+    response = post(client, lang, note=NOTE, files=files(("big.jpg", fixtures.jpeg_with_gps(), "image/jpeg")))
+    body = response.content.decode()
+    assert response.status_code == 413
+    assert message in body and "big.jpg" in body
+    assert NOTE in body  # the note is kept in the form so the source need not retype it
+    assert not Tip.objects.exists()
+    assert _stored_files(blob_dir) == []
+
+
+def test_submission_too_large(client, blob_dir, settings):
+    settings.MAX_SUBMISSION_BYTES = 1000
+    png = fixtures.png_with_text()
+    response = post(client, "en", files=files(*[(f"{i}.png", png, "image/png") for i in range(5)]))
+    assert response.status_code == 413
+    assert "All files together are larger than" in response.content.decode()
+    assert _stored_files(blob_dir) == []
+
+
+@pytest.mark.parametrize(("lang", "message"), [("es", "demasiado larga"), ("en", "too long")])
+def test_note_too_long(client, settings, lang, message):
+    settings.MAX_NOTE_CHARS = 50
+    response = post(client, lang, note="x" * 51)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_note_over_memory_limit(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = post(client, "en", note="x" * 5000)
+    assert response.status_code == 413
+    assert "too long" in response.content.decode()
+
+
+@pytest.mark.parametrize("body", [
+    b"--boundary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi",  # no closing boundary
+    b"garbage",
+    b"",
+])
+def test_malformed_multipart_never_500(client, body):
+    response = client.generic("POST", "/en/", body,
+                              content_type="multipart/form-data; boundary=boundary")
+    assert response.status_code in (200, 400)
+    assert not Tip.objects.exists() or response.status_code == 200
+
+
+def test_missing_boundary_is_a_clear_error(client):
+    response = client.generic("POST", "/es/", b"x", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "No pudimos leer el envío" in response.content.decode()
+
+
+def test_storage_failure_is_a_clear_error_and_keeps_nothing(client, blob_dir, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("submissions.storage.save", broken)
+    response = post(client, "en", note="x", files=photo_and_png())
+    assert response.status_code == 503
+    assert "could not store your submission" in response.content.decode()
+    assert not Tip.objects.exists()
+    assert _stored_files(blob_dir) == []
+
+
+def _stored_files(root: Path) -> list[Path]:
+    spool = root.parent / "spool"
+    return [p for base in (root, spool) for p in base.rglob("*") if p.is_file()]
+
+
+def _database_bytes() -> bytes:
+    """Every value of every row of our tables and auth tables, as bytes."""
+    out = bytearray()
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from introspection
+            for row in cursor.fetchall():
+                for value in row:
+                    out += bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+    return bytes(out)
+
+
+def test_attachment_rows_hold_no_client_metadata(client, blob_dir):
+    post(client, "en", files=photo_and_png())
+    for attachment in Attachment.objects.all():
+        assert attachment.kind == ""  # set by the worker from content, not by the client
+        assert len(attachment.blob_name) == 35 and "/" in attachment.blob_name
