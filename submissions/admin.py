@@ -42,6 +42,10 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
     fields = ["position", "state", "reason", "kind", "size", "original_name", "removed", "download"]
     readonly_fields = fields
 
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Attachments are part of the tip: whoever may view the tip sees its files.
+        return request.user.has_perm("submissions.view_tip")
+
     @admin.display(description="original name")
     def original_name(self, obj: Attachment) -> str:
         try:

@@ -75,10 +75,24 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> I
     }
     log = Path(os.environ["TIPLINE_TEST_DIR"]) / "worker.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "tipline", "worker", "--loglevel", "INFO",
-             "--concurrency", "2", "--without-gossip", "--without-mingle"],
-            cwd=Path(__file__).resolve().parent.parent, env=env, stdout=out,
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tipline",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:

@@ -48,6 +48,7 @@ def exif_with_gps_and_thumbnail(orientation: int = 1) -> bytes:
     thumb = io.BytesIO()
     Image.new("RGB", (16, 12), THUMB_COLOR).save(thumb, "JPEG")
     thumbnail = thumb.getvalue()
+
     # Layout: header(8) | IFD0 | IFD0 data | ExifIFD | GPS IFD | IFD1 | thumbnail
     def build(offsets: dict[str, int]) -> tuple[bytes, dict[str, int]]:
         out = b"MM\x00\x2a" + struct.pack(">I", 8)
@@ -100,13 +101,21 @@ def jpeg_with_gps(size: tuple[int, int] = (64, 48), orientation: int = 1) -> byt
         for y in range(size[1]):
             image.putpixel((x, y), ((x * 4) % 256, (y * 5) % 256, 128 if x < size[0] // 2 else 20))
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=90, exif=exif_with_gps_and_thumbnail(orientation),
-               comment=b"taken by " + OWNER)
+    image.save(
+        out,
+        "JPEG",
+        quality=90,
+        exif=exif_with_gps_and_thumbnail(orientation),
+        comment=b"taken by " + OWNER,
+    )
     data = out.getvalue()
-    xmp = (b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'>"
-           b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
-           b"<rdf:Description xmlns:tiff='http://ns.adobe.com/tiff/1.0/' tiff:Artist='"
-           + OWNER + b"'/></rdf:RDF></x:xmpmeta>")
+    xmp = (
+        b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'>"
+        b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+        b"<rdf:Description xmlns:tiff='http://ns.adobe.com/tiff/1.0/' tiff:Artist='"
+        + OWNER
+        + b"'/></rdf:RDF></x:xmpmeta>"
+    )
     segment = b"\xff\xe1" + struct.pack(">H", len(xmp) + 2) + xmp
     return data[:2] + segment + data[2:]
 
@@ -154,6 +163,11 @@ def png_idat(png: bytes) -> bytes:
             out += png[pos + 8 : pos + 8 + length]
         pos += 12 + length
     return out
+
+
+def gps_bytes() -> list[bytes]:
+    """The GPS coordinates as they sit in the EXIF block (three big-endian rationals each)."""
+    return [b"".join(struct.pack(">II", v, 1) for v in coords) for coords in (GPS_LAT, GPS_LON)]
 
 
 def canaries() -> list[bytes]:

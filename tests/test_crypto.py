@@ -11,7 +11,15 @@ import pytest
 from submissions import crypto
 from tests.tools import age_decrypt, require
 
-SIZES = [0, 1, crypto.CHUNK_SIZE - 1, crypto.CHUNK_SIZE, crypto.CHUNK_SIZE + 1, 3 * crypto.CHUNK_SIZE, 200_003]
+SIZES = [
+    0,
+    1,
+    crypto.CHUNK_SIZE - 1,
+    crypto.CHUNK_SIZE,
+    crypto.CHUNK_SIZE + 1,
+    3 * crypto.CHUNK_SIZE,
+    200_003,
+]
 
 
 @pytest.fixture
@@ -40,7 +48,14 @@ def test_we_decrypt_what_age_cli_encrypts(size, identity, tmp_path):
     data = os.urandom(size)
     (tmp_path / "plain").write_bytes(data)
     subprocess.run(
-        [require("age"), "-r", str(ident.recipient), "-o", str(tmp_path / "c"), str(tmp_path / "plain")],
+        [
+            require("age"),
+            "-r",
+            str(ident.recipient),
+            "-o",
+            str(tmp_path / "c"),
+            str(tmp_path / "plain"),
+        ],
         check=True,
     )
     with pytest.raises(crypto.DecryptionError, match="bound to another record"):
@@ -80,7 +95,9 @@ def test_wrong_key_fails(identity):
 )
 def test_tampering_is_detected(identity, mangle):
     ident, _ = identity
-    blob = crypto.seal_bytes(os.urandom(3 * crypto.CHUNK_SIZE + 7), recipients=[ident.recipient], aad="k")
+    blob = crypto.seal_bytes(
+        os.urandom(3 * crypto.CHUNK_SIZE + 7), recipients=[ident.recipient], aad="k"
+    )
     with pytest.raises(crypto.DecryptionError):
         crypto.open_bytes(mangle(blob), identities=[ident], aad="k")
 

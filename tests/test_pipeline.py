@@ -26,8 +26,9 @@ NOTE = "CANARY-NOTE meet behind the market"
 
 def submit(*uploads: tuple[str, bytes]) -> Tip:
     files = [SimpleUploadedFile(name, data) for name, data in uploads]
-    response = Client().post("/en/", {"note": NOTE, "links": "https://example.com/CANARY-LINK",
-                                      "files": files})
+    response = Client().post(
+        "/en/", {"note": NOTE, "links": "https://example.com/CANARY-LINK", "files": files}
+    )
     assert response.status_code == 200, response.content.decode()[:2000]
     return Tip.objects.latest("created_at")
 
@@ -36,13 +37,19 @@ def settled(tip: Tip) -> bool:
     return all(a.state in Attachment.TERMINAL for a in tip.attachments.all())
 
 
-def test_tip_scrubbed_and_encrypted_by_real_worker(celery_worker_process, blob_dir,
-                                                   newsroom_key_file, tmp_path):
+def test_tip_scrubbed_and_encrypted_by_real_worker(
+    celery_worker_process, blob_dir, newsroom_key_file, tmp_path
+):
     tip = submit(("IMG_0001.jpg", fixtures.jpeg_with_gps()), ("shot.png", fixtures.png_with_text()))
-    assert wait_for(lambda: settled(tip), timeout=10), celery_worker_process.log_path.read_text()[-3000:]
+    assert wait_for(lambda: settled(tip), timeout=10), celery_worker_process.log_path.read_text()[
+        -3000:
+    ]
 
     attachments = list(tip.attachments.order_by("position"))
-    assert [(a.state, a.kind, a.reason) for a in attachments] == [("clean", "jpeg", ""), ("clean", "png", "")]
+    assert [(a.state, a.kind, a.reason) for a in attachments] == [
+        ("clean", "jpeg", ""),
+        ("clean", "png", ""),
+    ]
     stored = sorted(p for p in blob_dir.rglob("*") if p.is_file())
     assert sorted(blob_dir / a.blob_name for a in attachments) == stored  # raw blobs are gone
 
@@ -54,16 +61,19 @@ def test_tip_scrubbed_and_encrypted_by_real_worker(celery_worker_process, blob_d
         assert attachment.size == len(plain)
         report = selectors.attachment_report(attachment)
         assert report["kind"] == attachment.kind and report["removed"]
-    assert fixtures.entropy_data(age_decrypt(blob_dir / attachments[0].blob_name, newsroom_key_file)) \
-        == fixtures.entropy_data(fixtures.jpeg_with_gps())
+    assert fixtures.entropy_data(
+        age_decrypt(blob_dir / attachments[0].blob_name, newsroom_key_file)
+    ) == fixtures.entropy_data(fixtures.jpeg_with_gps())
     needles = [NOTE.encode(), b"CANARY-LINK", *fixtures.canaries()]
     for path in stored:
         assert not [n for n in needles if n in path.read_bytes()]
     # A clean blob only opens as the row it belongs to.
     with pytest.raises(crypto.DecryptionError):
-        crypto.open_bytes((blob_dir / attachments[0].blob_name).read_bytes(),
-                          identities=keys.newsroom_identities(),
-                          aad=crypto.binding("attachment", attachments[1].pk, "clean"))
+        crypto.open_bytes(
+            (blob_dir / attachments[0].blob_name).read_bytes(),
+            identities=keys.newsroom_identities(),
+            aad=crypto.binding("attachment", attachments[1].pk, "clean"),
+        )
 
 
 def test_running_the_task_twice_changes_nothing(celery_worker_process, blob_dir):
@@ -109,8 +119,9 @@ def test_stale_lease_is_requeued_and_finished(celery_worker_process, blob_dir):
 def test_only_one_claimant_wins_on_postgresql(blob_dir):
     assert connection.vendor == "postgresql"
     tip = Tip.objects.create(receipt_hash="x" * 64, sealed_content=b"")
-    attachment = Attachment.objects.create(tip=tip, position=1, size=1, blob_name="n",
-                                           sealed_meta=b"")
+    attachment = Attachment.objects.create(
+        tip=tip, position=1, size=1, blob_name="n", sealed_meta=b""
+    )
     barrier = threading.Barrier(8)
     wins: list[bool] = []
 
@@ -146,14 +157,21 @@ def _raw_attachment(tip: Tip, position: int = 99) -> Attachment:
 
     pk = uuid.uuid4()
     spool = storage.Spool()
-    encryptor = crypto.seal_stream(spool.file, recipients=[keys.intake_recipient()],
-                                   aad=crypto.binding("attachment", pk, "raw"))
+    encryptor = crypto.seal_stream(
+        spool.file,
+        recipients=[keys.intake_recipient()],
+        aad=crypto.binding("attachment", pk, "raw"),
+    )
     data = fixtures.jpeg_with_gps()
     encryptor.write(data)
     encryptor.close()
     name = storage.save_spool(spool)
     return Attachment.objects.create(
-        id=pk, tip=tip, position=position, size=len(data), blob_name=name,
+        id=pk,
+        tip=tip,
+        position=position,
+        size=len(data),
+        blob_name=name,
         sealed_meta=services.seal_json({}, aad=crypto.binding("attachment", pk, "meta")),
     )
 

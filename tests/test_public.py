@@ -26,8 +26,12 @@ USER_AGENT = "CanaryAgent/9.9 (CANARY-UA)"
 
 @pytest.fixture
 def client() -> Client:
-    return Client(REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT=USER_AGENT,
-                  HTTP_X_FORWARDED_FOR="198.51.100.5", HTTP_REFERER="https://evil.example/")
+    return Client(
+        REMOTE_ADDR=CLIENT_IP,
+        HTTP_USER_AGENT=USER_AGENT,
+        HTTP_X_FORWARDED_FOR="198.51.100.5",
+        HTTP_REFERER="https://evil.example/",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -53,10 +57,13 @@ def post(client: Client, lang: str = "es", **data: object):
     return client.post(f"/{lang}/", data)
 
 
-@pytest.mark.parametrize(("lang", "heading"), [
-    ("es", "Envía fotos, vídeos, notas, enlaces o información"),
-    ("en", "Send photos, videos, notes, links or information"),
-])
+@pytest.mark.parametrize(
+    ("lang", "heading"),
+    [
+        ("es", "Envía fotos, vídeos, notas, enlaces o información"),
+        ("en", "Send photos, videos, notes, links or information"),
+    ],
+)
 def test_form_in_both_languages_without_cookies_or_scripts(client, lang, heading):
     response = client.get(f"/{lang}/")
     body = response.content.decode()
@@ -95,13 +102,24 @@ def test_submission_stores_only_ciphertext(
     assert sorted(_no_worker) == sorted(a.pk for a in attachments)  # ids only, after commit
 
     # The note and links decrypt with the newsroom key, bound to this tip.
-    content = crypto.open_bytes(bytes(tip.sealed_content), identities=keys.newsroom_identities(),
-                                aad=crypto.binding("tip", tip.pk, "content"))
+    content = crypto.open_bytes(
+        bytes(tip.sealed_content),
+        identities=keys.newsroom_identities(),
+        aad=crypto.binding("tip", tip.pk, "content"),
+    )
     assert NOTE.encode() in content and b"CANARY-LINK" in content
 
     # Nothing identifying anywhere: database, blobs, spool, logs.
-    needles = [NOTE.encode(), b"CANARY-LINK", b"juana", code.encode(), CLIENT_IP.encode(),
-               b"198.51.100.5", b"CANARY-UA", *fixtures.canaries()]
+    needles = [
+        NOTE.encode(),
+        b"CANARY-LINK",
+        b"juana",
+        code.encode(),
+        CLIENT_IP.encode(),
+        b"198.51.100.5",
+        b"CANARY-UA",
+        *fixtures.canaries(),
+    ]
     dump = _database_bytes()
     for needle in needles:
         assert needle not in dump, needle
@@ -119,17 +137,23 @@ def test_submission_stores_only_ciphertext(
 def test_links_are_normalised(client, blob_dir):
     post(client, "en", links="example.org/a\n\n  https://example.com/b  ")
     tip = Tip.objects.get()
-    content = crypto.open_bytes(bytes(tip.sealed_content), identities=keys.newsroom_identities(),
-                                aad=crypto.binding("tip", tip.pk, "content"))
+    content = crypto.open_bytes(
+        bytes(tip.sealed_content),
+        identities=keys.newsroom_identities(),
+        aad=crypto.binding("tip", tip.pk, "content"),
+    )
     assert b'"links": ["https://example.org/a", "https://example.com/b"]' in content
 
 
-@pytest.mark.parametrize(("lang", "data", "status", "message"), [
-    ("es", {}, 400, "El formulario está vacío"),
-    ("en", {"note": "   "}, 400, "The form is empty"),
-    ("en", {"links": "not a link at all"}, 400, "is not a web address"),
-    ("es", {"links": "no es un enlace"}, 400, "no es una dirección web"),
-])
+@pytest.mark.parametrize(
+    ("lang", "data", "status", "message"),
+    [
+        ("es", {}, 400, "El formulario está vacío"),
+        ("en", {"note": "   "}, 400, "The form is empty"),
+        ("en", {"links": "not a link at all"}, 400, "is not a web address"),
+        ("es", {"links": "no es un enlace"}, 400, "no es una dirección web"),
+    ],
+)
 def test_invalid_submissions_explained(client, blob_dir, lang, data, status, message):
     response = post(client, lang, **data)
     assert response.status_code == status
@@ -137,15 +161,23 @@ def test_invalid_submissions_explained(client, blob_dir, lang, data, status, mes
     assert not Tip.objects.exists()
 
 
-@pytest.mark.parametrize(("lang", "message"), [
-    ("es", "es de un tipo al que no podemos quitar"),
-    ("en", "is a type we cannot clean"),
-])
+@pytest.mark.parametrize(
+    ("lang", "message"),
+    [
+        ("es", "es de un tipo al que no podemos quitar"),
+        ("en", "is a type we cannot clean"),
+    ],
+)
 def test_unsupported_type_refused_with_accepted_list(client, blob_dir, lang, message):
-    response = post(client, lang, note="x", files=files(
-        ("ok.jpg", fixtures.jpeg_with_gps(), "image/jpeg"),
-        ("informe.pdf", b"%PDF-1.7\n" + b"x" * 100, "image/jpeg"),  # the type lies
-    ))
+    response = post(
+        client,
+        lang,
+        note="x",
+        files=files(
+            ("ok.jpg", fixtures.jpeg_with_gps(), "image/jpeg"),
+            ("informe.pdf", b"%PDF-1.7\n" + b"x" * 100, "image/jpeg"),  # the type lies
+        ),
+    )
     body = response.content.decode()
     assert response.status_code == 400
     assert message in body and "PDF" in body and "JPEG, PNG" in body
@@ -175,7 +207,9 @@ def test_too_many_files(client, blob_dir, settings, lang):
 @pytest.mark.parametrize(("lang", "message"), [("es", "pesa más de"), ("en", "is larger than")])
 def test_file_too_large(client, blob_dir, settings, lang, message):
     settings.MAX_FILE_BYTES = 1000
-    response = post(client, lang, note=NOTE, files=files(("big.jpg", fixtures.jpeg_with_gps(), "image/jpeg")))
+    response = post(
+        client, lang, note=NOTE, files=files(("big.jpg", fixtures.jpeg_with_gps(), "image/jpeg"))
+    )
     body = response.content.decode()
     assert response.status_code == 413
     assert message in body and "big.jpg" in body
@@ -208,14 +242,19 @@ def test_note_over_memory_limit(client, settings):
     assert "too long" in response.content.decode()
 
 
-@pytest.mark.parametrize("body", [
-    b"--boundary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi",  # no closing boundary
-    b"garbage",
-    b"",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        # no closing boundary
+        b'--boundary\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi',
+        b"garbage",
+        b"",
+    ],
+)
 def test_malformed_multipart_never_500(client, body):
-    response = client.generic("POST", "/en/", body,
-                              content_type="multipart/form-data; boundary=boundary")
+    response = client.generic(
+        "POST", "/en/", body, content_type="multipart/form-data; boundary=boundary"
+    )
     assert response.status_code in (200, 400)
     assert not Tip.objects.exists() or response.status_code == 200
 
@@ -251,7 +290,11 @@ def _database_bytes() -> bytes:
             cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from introspection
             for row in cursor.fetchall():
                 for value in row:
-                    out += bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+                    out += (
+                        bytes(value)
+                        if isinstance(value, bytes | memoryview)
+                        else str(value).encode()
+                    )
     return bytes(out)
 
 

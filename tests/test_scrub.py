@@ -20,8 +20,9 @@ PIXELS = 10**8
 
 def run(data: bytes, max_pixels: int = PIXELS) -> tuple[bytes, scrub.Report]:
     out = io.BytesIO()
-    report = scrub.scrub(scrub.sniff(data[:32]), io.BufferedReader(io.BytesIO(data)), out,
-                         max_pixels=max_pixels)
+    report = scrub.scrub(
+        scrub.sniff(data[:32]), io.BufferedReader(io.BytesIO(data)), out, max_pixels=max_pixels
+    )
     return out.getvalue(), report
 
 
@@ -79,8 +80,12 @@ def test_png_text_chunks_removed_pixels_untouched(tmp_path):
     assert fixtures.png_idat(cleaned) == fixtures.png_idat(source)
     for needle in fixtures.canaries():
         assert needle not in cleaned
-    assert {"tEXt (text)", "zTXt (compressed text)", "iTXt (international text)",
-            "tIME (modification time)"} <= set(report.removed)
+    assert {
+        "tEXt (text)",
+        "zTXt (compressed text)",
+        "iTXt (international text)",
+        "tIME (modification time)",
+    } <= set(report.removed)
     Image.open(io.BytesIO(cleaned)).load()
 
 
@@ -104,7 +109,7 @@ def test_broken_files_are_rejected(data, code):
 def test_png_bad_checksum_rejected():
     data = bytearray(fixtures.png_with_text())
     data[40] ^= 0xFF  # inside IHDR or the first chunk after it
-    with pytest.raises(scrub.Rejected, match="checksum|header"):
+    with pytest.raises(scrub.Rejected, match=r"checksum|header"):
         run(bytes(data))
 
 
@@ -140,8 +145,11 @@ def _corpus_images() -> list[Path]:
     root = corpus_dir()
     if root is None:
         return []
-    return sorted(p for p in root.rglob("*") if p.is_file() and scrub.sniff(p.read_bytes()[:32])
-                  in scrub.SUPPORTED)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and scrub.sniff(p.read_bytes()[:32]) in scrub.SUPPORTED
+    )
 
 
 def test_corpus_is_present_in_ci():
@@ -160,9 +168,12 @@ def test_corpus_image_cleaned(path, tmp_path):
     assert disallowed_tags(out) == {}
     Image.open(out).load()
     identifying = {
-        key: value for key, value in exiftool_tags(path).items()
+        key: value
+        for key, value in exiftool_tags(path).items()
         if key.split(":")[0] not in ("System", "File", "ExifTool", "Composite", "SourceFile")
-        and isinstance(value, str) and len(value.strip()) >= 6 and len(set(value)) > 3
+        and isinstance(value, str)
+        and len(value.strip()) >= 6
+        and len(set(value)) > 3
         and not value.startswith("(Binary")
     }
     for key, value in identifying.items():

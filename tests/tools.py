@@ -15,8 +15,15 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
     "System": None,  # our own temp file's name, size, dates and permissions
     "ExifTool": None,
     "File": {
-        "FileType", "FileTypeExtension", "MIMEType", "ImageWidth", "ImageHeight",
-        "EncodingProcess", "BitsPerSample", "ColorComponents", "YCbCrSubSampling",
+        "FileType",
+        "FileTypeExtension",
+        "MIMEType",
+        "ImageWidth",
+        "ImageHeight",
+        "EncodingProcess",
+        "BitsPerSample",
+        "ColorComponents",
+        "YCbCrSubSampling",
         "ExifByteOrder",
     },
     "JFIF": {"JFIFVersion", "ResolutionUnit", "XResolution", "YResolution"},
@@ -24,10 +31,29 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
     "IFD0": {"Orientation"},
     "Composite": {"ImageSize", "Megapixels"},
     "PNG": {
-        "ImageWidth", "ImageHeight", "BitDepth", "ColorType", "Compression", "Filter",
-        "Interlace", "Gamma", "BackgroundColor", "WhitePointX", "WhitePointY", "RedX", "RedY",
-        "GreenX", "GreenY", "BlueX", "BlueY", "SRGBRendering", "Transparency", "Palette",
-        "SignificantBits", "AnimationFrames", "AnimationPlays",
+        "ImageWidth",
+        "ImageHeight",
+        "BitDepth",
+        "ColorType",
+        "Compression",
+        "Filter",
+        "Interlace",
+        "Gamma",
+        "BackgroundColor",
+        "WhitePointX",
+        "WhitePointY",
+        "RedX",
+        "RedY",
+        "GreenX",
+        "GreenY",
+        "BlueX",
+        "BlueY",
+        "SRGBRendering",
+        "Transparency",
+        "Palette",
+        "SignificantBits",
+        "AnimationFrames",
+        "AnimationPlays",
     },
     "PNG-pHYs": None,
 }
@@ -38,15 +64,18 @@ PACKAGES = {"exiftool": "libimage-exiftool-perl", "age": "age", "curl": "curl"}
 def require(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        pytest.fail(f"{tool} is not installed: apt-get install {PACKAGES.get(tool, tool)} "
-                    "(`make test` and .ci/run install it)")
+        pytest.fail(
+            f"{tool} is not installed: apt-get install {PACKAGES.get(tool, tool)} "
+            "(`make test` and .ci/run install it)"
+        )
     return path
 
 
 def exiftool_tags(path: Path) -> dict[str, object]:
     out = subprocess.run(
         [require("exiftool"), "-j", "-a", "-u", "-G1", "-ee", str(path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     ).stdout
     return json.loads(out)[0]
 

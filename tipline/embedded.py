@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("TIPLINE_DATA_DIR", BASE_DIR / "var"))
     )
+    parser.add_argument("--web-workers", type=int, default=2)
     args = parser.parse_args(argv)
     data_dir = args.data_dir.resolve()
     announce: list[str] = []
