@@ -19,5 +19,5 @@ RUN mkdir -p /data && chown tipline:tipline /data
 USER tipline
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/es/').status == 200 else 1)" || exit 1
-# No --access-logfile: access logs would hold client addresses.
-CMD ["gunicorn", "tipline.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "8"]
+# tipline.gunicorn_conf: no access log, client addresses redacted from the error log.
+CMD ["gunicorn", "tipline.wsgi", "--config", "python:tipline.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8"]

@@ -200,6 +200,18 @@ def test_curl_tip_is_cleaned_within_ten_seconds_and_stored_encrypted(portal, tmp
     assert NOTE.encode() in age_decrypt(tmp_path / "note.age", newsroom)
 
 
+def test_malformed_http_leaves_no_address_in_logs(portal):
+    port = int(portal.url.rsplit(":", 1)[1])
+    for request in (b"GARBAGE\r\n\r\n", b"GET /es/ HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(request)
+            sock.recv(4096)
+    wait_for(lambda: b"Invalid request" in portal.log.read_bytes(), timeout=3)
+    text = portal.log.read_text()
+    assert "Invalid request" in text  # gunicorn did log the event...
+    assert "ip=127.0.0.1" not in text and "ip=" not in text  # ...but not who sent it
+
+
 def _status_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):

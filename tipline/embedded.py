@@ -121,19 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         cwd=BASE_DIR,
         env=os.environ.copy(),
     )
-    # No --access-logfile: an access log would record client addresses.
+    # tipline.gunicorn_conf: no access log, addresses redacted from the error log.
     web = subprocess.Popen(  # noqa: S603
         [
             python,
             "-m",
             "gunicorn",
             "tipline.wsgi",
+            "--config",
+            "python:tipline.gunicorn_conf",
             "--bind",
             f"{args.host}:{args.port}",
-            "--worker-class",
-            "gthread",
             "--workers",
-            "2",
+            str(args.web_workers),
             "--threads",
             "4",
         ],
