@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +48,28 @@ def corpus_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_python(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Run `python ARGS` from the project root, output to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int) -> bool:
+    """Send `sig` and wait; kill after 30 s. True if it stopped by itself."""
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return False
+    return True
+
+
 def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
     """Poll `predicate()` until it is true or `timeout` seconds pass."""
     import time
@@ -60,9 +85,6 @@ def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> Iterator[object]:
     """A real `celery worker` process on real Redis, using the test PostgreSQL database."""
-    import subprocess
-    import sys
-
     import redis
     from django.db import connection
 
@@ -74,27 +96,11 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> I
         "TIPLINE_DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
     }
     log = Path(os.environ["TIPLINE_TEST_DIR"]) / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tipline",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_python(
+        ["-m", "celery", "-A", "tipline", "worker", "--loglevel", "INFO", "--concurrency", "2",
+         "--without-gossip", "--without-mingle"],
+        env=env, log=log,
+    )  # fmt: skip
     try:
         if not wait_for(lambda: b"ready." in log.read_bytes() or process.poll() is not None, 60):
             pytest.fail("the Celery worker did not start:\n" + log.read_text()[-3000:])
@@ -103,8 +109,4 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> I
         process.log_path = log  # type: ignore[attr-defined]
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, signal.SIGTERM)

@@ -10,7 +10,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,10 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests import fixtures
-from tests.conftest import wait_for
+from tests.conftest import start_python, stop_process, wait_for
 from tests.tools import age_decrypt, disallowed_tags, files_containing, require
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTE = "CANARY-NOTE: the mayor's driver, white pickup, plates 4-CANARY"
 LINKS = ["https://example.com/CANARY-LINK-ONE", "https://example.org/CANARY-LINK-TWO?x=1"]
 
@@ -82,24 +80,11 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         if not k.startswith("TIPLINE_") and k != "DJANGO_SETTINGS_MODULE"
     }
     log = data_dir.parent / "embedded.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tipline.embedded",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--web-workers",
-                "1",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_python(
+        ["-m", "tipline.embedded", "--data-dir", str(data_dir), "--port", str(port),
+         "--web-workers", "1"],
+        env=env, log=log,
+    )  # fmt: skip
     portal = Portal(f"http://127.0.0.1:{port}", data_dir, process, log)
     try:
 
@@ -114,11 +99,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
             pytest.fail("the embedded portal did not come up:\n" + log.read_text()[-4000:])
         yield portal
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if not stop_process(process, signal.SIGINT):
             pytest.fail("Ctrl-C did not stop the embedded portal")
 
 
