@@ -303,3 +303,22 @@ def test_attachment_rows_hold_no_client_metadata(client, blob_dir):
     for attachment in Attachment.objects.all():
         assert attachment.kind == ""  # set by the worker from content, not by the client
         assert len(attachment.blob_name) == 35 and "/" in attachment.blob_name
+
+
+def test_unexpected_errors_get_a_friendly_bilingual_page(client, monkeypatch, settings):
+    def explode(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("submissions.views.public.TipForm", explode)
+    client.raise_request_exception = False
+    response = client.get("/es/")
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Algo falló de nuestro lado" in body and "Something failed on our side" in body
+    assert "bug" not in body and "Traceback" not in body
+
+
+def test_unknown_page_is_a_plain_404(client):
+    response = client.get("/es/nothing-here/")
+    assert response.status_code == 404
+    assert "Esta página no existe" in response.content.decode()

@@ -99,8 +99,6 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = env_str("TIPLINE_TIME_ZONE", "UTC")
 USE_TZ = True
-# Never remember a source's language choice in a cookie: the language lives in the URL.
-LANGUAGE_COOKIE_AGE = None
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("TIPLINE_STATIC_ROOT", str(DATA_DIR / "static")))
