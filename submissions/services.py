@@ -38,6 +38,21 @@ def _enqueue_scrub(attachment_id: uuid.UUID) -> None:
     scrub_attachment.delay(str(attachment_id))
 
 
+def _enqueue_after_commit(attachment_ids: list[uuid.UUID]) -> None:
+    """Runs after the tip is committed: from here on nothing may undo the submission.
+
+    A broker outage only delays scrubbing; the rows stay `received` and the beat task
+    re-enqueues them. So every failure is logged (by class name only) and swallowed.
+    """
+    for attachment_id in attachment_ids:
+        try:
+            _enqueue_scrub(attachment_id)
+        except Exception as exc:  # noqa: BLE001 - see docstring: the tip is already safe
+            logger.warning(
+                "attachment.enqueue_failed id=%s error=%s", attachment_id, type(exc).__name__
+            )
+
+
 def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpload]) -> str:
     """Store a tip with its sealed note, links and encrypted files. Returns the receipt code.
 
@@ -50,6 +65,7 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
         {"note": note, "links": links}, aad=crypto.binding("tip", tip_id, "content")
     )
     stored: list[str] = []
+    committed = False
     try:
         attachments = []
         for position, upload in enumerate(uploads, start=1):
@@ -71,13 +87,13 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
         with transaction.atomic():
             Tip.objects.create(id=tip_id, receipt_hash=receipt_hash, sealed_content=content)
             Attachment.objects.bulk_create(attachments)
-            for attachment in attachments:
-                # robust: a broker outage must not turn a stored tip into an error page;
-                # the beat task re-enqueues anything left in `received`.
-                transaction.on_commit(partial(_enqueue_scrub, attachment.pk), robust=True)
+            ids = [attachment.pk for attachment in attachments]
+            transaction.on_commit(partial(_enqueue_after_commit, ids))
+        committed = True
     except BaseException:
-        for name in stored:
-            storage.delete(name)
+        if not committed:  # once committed, the blobs belong to the tip: never delete them
+            for name in stored:
+                storage.delete(name)
         raise
     finally:
         for upload in uploads:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from pathlib import Path
@@ -130,3 +131,14 @@ def test_identity_file_is_private_and_age_keygen_compatible(identity):
     assert crypto.read_identity_file(path)[0] == ident
     assert ident.secret_str() not in repr(ident)
     assert str(crypto.Recipient.parse(str(ident.recipient))) == str(ident.recipient)
+
+
+def test_low_order_share_is_a_decryption_error(identity):
+    ident, _ = identity
+    blob = crypto.seal_bytes(b"x", recipients=[ident.recipient], aad="k")
+    header, rest = blob.split(b"\n", 1)
+    _stanza, body = rest.split(b"\n", 1)
+    zero_share = base64.b64encode(b"\x00" * 32).rstrip(b"=")
+    forged = header + b"\n" + b"-> X25519 " + zero_share + b"\n" + body
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes(forged, identities=[ident], aad="k")

@@ -322,3 +322,23 @@ def test_unknown_page_is_a_plain_404(client):
     response = client.get("/es/nothing-here/")
     assert response.status_code == 404
     assert "Esta página no existe" in response.content.decode()
+
+
+def test_broker_outage_still_gives_a_receipt_and_keeps_the_files(
+    client, blob_dir, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Once committed, a tip is never undone: the rows wait in `received` for the beat task."""
+    from kombu.exceptions import OperationalError
+
+    def broker_down(pk):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr("submissions.services._enqueue_scrub", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, "en", note=NOTE, files=photo_and_png())
+    assert response.status_code == 200
+    assert "receipt-code" in response.content.decode()
+    attachments = list(Attachment.objects.all())
+    assert [a.state for a in attachments] == ["received", "received"]
+    for attachment in attachments:
+        assert (blob_dir / attachment.blob_name).is_file()

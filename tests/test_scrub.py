@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,21 @@ def test_corpus_image_cleaned(path, tmp_path):
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_scrubbing_stays_linear_on_marker_dense_data():
+    """Thousands of tiny scans and segments, or image data dense with 0xFF, must not make
+    scrubbing quadratic: a crafted file would otherwise pin a worker for its time limit."""
+    jpeg = fixtures.jpeg_with_gps()
+    sos = fixtures.segment_offset(jpeg, 0xDA)
+    length = int.from_bytes(jpeg[sos + 2 : sos + 4], "big")
+    head, scan_header = jpeg[:sos], jpeg[sos : sos + 2 + length]
+    dri = b"\xff\xdd\x00\x04\x00\x00"
+    tiny = (scan_header + b"\x00" + dri * 20) * 20_000  # 20,000 scans, 400,000 segments
+    dense = scan_header + b"\xff\x00" * 1_000_000 + b"\xff\xd0" * 500_000
+    started = time.monotonic()
+    with pytest.raises(scrub.Rejected, match="too many segments"):
+        run(head + tiny + b"\xff\xd9")
+    cleaned, _ = run(head + dense + b"\xff\xd9")
+    assert cleaned.endswith(b"\xff\xd9")
+    assert time.monotonic() - started < 10

@@ -145,8 +145,10 @@ class Identity:
         if len(share) != 32 or len(body) != FILE_KEY_SIZE + TAG_SIZE:
             raise DecryptionError("malformed X25519 stanza")
         key = X25519PrivateKey.from_private_bytes(self.private_key)
-        shared = key.exchange(X25519PublicKey.from_public_bytes(share))
-        # cryptography already refuses the all-zero shared secret (low-order points).
+        try:
+            shared = key.exchange(X25519PublicKey.from_public_bytes(share))
+        except ValueError as exc:  # a low-order point gives the all-zero secret: refused
+            raise DecryptionError("malformed X25519 stanza") from exc
         ours = _raw_public(key.public_key())
         wrap_key = _hkdf(shared, share + ours, X25519_LABEL)
         try:
@@ -262,7 +264,8 @@ def _parse_header(source: BinaryIO) -> tuple[list[tuple[bytes, list[bytes], byte
     while line.startswith(b"-> "):
         raw += line + b"\n"
         parts = line[3:].split(b" ")
-        if not parts or any(not p for p in parts):
+        # Arguments are non-empty strings of visible ASCII (VCHAR, 0x21-0x7E).
+        if not parts or any(not p or any(c < 0x21 or c > 0x7E for c in p) for p in parts):
             raise DecryptionError("malformed stanza")
         body = bytearray()
         while True:

@@ -20,8 +20,6 @@ from PIL import ExifTags, Image
 from .report import Rejected, Report
 from .source import Source
 
-SCAN_BLOCK = 64 * 1024
-
 SOI, EOI, SOS, DHT, DAC, DQT, DRI, DNL, EXP, COM, TEM = (
     0xD8,
     0xD9,
@@ -38,7 +36,10 @@ SOI, EOI, SOS, DHT, DAC, DQT, DRI, DNL, EXP, COM, TEM = (
 SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 TABLE_MARKERS = {DHT, DAC, DQT, DRI, DNL, EXP}
 RST_MARKERS = set(range(0xD0, 0xD8))
-ADOBE_PAYLOAD_LENGTH = 12  # "Adobe" + version, flags0, flags1, transform
+ADOBE_PAYLOAD_LENGTH = 12
+# Real photos have tens of segments (a progressive JPEG: a few dozen scans). A file with
+# thousands is built to waste worker time, and is refused.
+MAX_SEGMENTS = 5000  # "Adobe" + version, flags0, flags1, transform
 
 APP_NAMES = {
     b"Exif\x00": "EXIF",
@@ -111,34 +112,6 @@ def _jfif(payload: bytes, report: Report) -> bytes | None:
     return payload[:12] + b"\x00\x00"
 
 
-def _copy_scan(src: Source, dst: BinaryIO) -> int:
-    """Copy entropy-coded data up to the next real marker; return that marker's code."""
-    carry = b""
-    while True:
-        block = src.read(SCAN_BLOCK)
-        if not block:
-            raise Rejected("truncated", "the image data ends before the end-of-image marker")
-        data = carry + block
-        carry = b""
-        pos = 0
-        while True:
-            i = data.find(b"\xff", pos)
-            if i == -1:
-                dst.write(data)
-                break
-            if i + 1 == len(data):
-                dst.write(data[:i])
-                carry = data[i:]
-                break
-            following = data[i + 1]
-            if following == 0x00 or following in RST_MARKERS or following == 0xFF:
-                pos = i + 1 if following == 0xFF else i + 2
-                continue
-            dst.write(data[:i])
-            src.unread(data[i + 2 :])
-            return following
-
-
 def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
     src = Source(stream)
     report = Report(kind="jpeg", output_kind="jpeg")
@@ -147,7 +120,11 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
     dst.write(b"\xff\xd8")
     seen_frame = seen_scan = False
     marker: int | None = None
+    segments = 0
     while True:
+        segments += 1
+        if segments > MAX_SEGMENTS:
+            raise Rejected("malformed", "the JPEG has too many segments")
         if marker is None:
             if src.exact(1) != b"\xff":
                 raise Rejected("malformed", "expected a JPEG marker")
@@ -182,7 +159,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
                 raise Rejected("malformed", "image data before the frame header")
             seen_scan = True
             dst.write(_segment(current, payload))
-            marker = _copy_scan(src, dst)
+            marker = src.copy_entropy(dst)
         elif current == 0xE0 and (jfif := _jfif(payload, report)) is not None:
             dst.write(_segment(current, jfif))
         elif current == 0xE1 and payload.startswith(b"Exif\x00"):

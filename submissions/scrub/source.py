@@ -1,4 +1,10 @@
-"""A byte source with exact reads and push-back, for the streaming format walkers."""
+"""A buffered byte source for the streaming format walkers: exact reads and a linear-time scan
+of JPEG entropy-coded data.
+
+Every byte is examined a bounded number of times and the buffer is never re-sliced per read, so a
+crafted file (thousands of tiny segments or scans) cannot make scrubbing quadratic and pin a
+worker until its time limit.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +12,81 @@ from typing import BinaryIO
 
 from .report import Rejected
 
+BLOCK = 64 * 1024
+RST_MARKERS = range(0xD0, 0xD8)
+
+
+def _truncated() -> Rejected:
+    return Rejected("truncated", "the file ends in the middle of a structure")
+
 
 class Source:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
-        self._pushed = b""
+        self._buf = b""
+        self._pos = 0
+
+    def _available(self) -> int:
+        return len(self._buf) - self._pos
+
+    def _refill(self) -> bool:
+        """Append a block to the (at most one byte long) unread rest of the buffer."""
+        chunk = self._stream.read(BLOCK)
+        if not chunk:
+            return False
+        self._buf = self._buf[self._pos :] + chunk
+        self._pos = 0
+        return True
 
     def read(self, size: int) -> bytes:
         """Up to `size` bytes; b"" only at the end of the stream."""
-        if self._pushed:
-            data, self._pushed = self._pushed[:size], self._pushed[size:]
+        if self._pos < len(self._buf):
+            data = self._buf[self._pos : self._pos + size]
+            self._pos += len(data)
             return data
         return self._stream.read(size)
 
     def exact(self, size: int) -> bytes:
-        data = bytearray()
-        while len(data) < size:
-            piece = self.read(size - len(data))
+        data = self.read(size)
+        if len(data) == size:
+            return data
+        parts = bytearray(data)
+        while len(parts) < size:
+            piece = self.read(size - len(parts))
             if not piece:
-                raise Rejected("truncated", "the file ends in the middle of a structure")
-            data += piece
-        return bytes(data)
-
-    def unread(self, data: bytes) -> None:
-        self._pushed = data + self._pushed
+                raise _truncated()
+            parts += piece
+        return bytes(parts)
 
     def has_more(self) -> bool:
-        piece = self.read(1)
-        if piece:
-            self.unread(piece)
+        if self._available():
             return True
-        return False
+        self._buf, self._pos = self._stream.read(1), 0
+        return bool(self._buf)
+
+    def copy_entropy(self, dst: BinaryIO) -> int:
+        """Copy JPEG entropy-coded data to `dst` up to the next real marker; return its code.
+
+        Stuffed bytes (FF 00), restart markers (FF D0-D7) and fill bytes are part of the data.
+        """
+        while True:
+            if self._available() < 2 and not self._refill():
+                raise Rejected("truncated", "the image data ends before the end-of-image marker")
+            buf, start = self._buf, self._pos
+            scan = start
+            while True:
+                i = buf.find(b"\xff", scan)
+                if i == -1 or i + 1 == len(buf):
+                    end = len(buf) if i == -1 else i  # keep a trailing FF for the next block
+                    dst.write(buf[start:end])
+                    self._pos = end
+                    break
+                following = buf[i + 1]
+                if following == 0x00 or following in RST_MARKERS:
+                    scan = i + 2
+                elif following == 0xFF:
+                    scan = i + 1
+                else:
+                    dst.write(buf[start:i])
+                    self._pos = i + 2
+                    return following

@@ -78,9 +78,10 @@ def submit(request: HttpRequest) -> HttpResponse:
             links=form.cleaned_data["links"],
             uploads=form.cleaned_data["files"],
         )
-    except Exception:
+    except Exception as exc:
         state.discard()
-        logger.exception("tip.store_failed")
+        # Class name only: database errors can quote the values they failed on.
+        logger.error("tip.store_failed error=%s", type(exc).__name__)
         return _form_page(
             request,
             form,
