@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,102 @@ def test_scrubbing_stays_linear_on_marker_dense_data():
     cleaned, _ = run(head + dense + b"\xff\xd9")
     assert cleaned.endswith(b"\xff\xd9")
     assert time.monotonic() - started < 10
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+SECRET = b"Author=Juan Perez GPS=31.7619N,106.4850W Device=SM-A125F-SN-R58N"
+
+
+def _png_hiding_cases() -> dict[str, bytes]:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, "PNG")
+    png = buf.getvalue()
+    j = png.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", png[j : j + 4])
+    data = png[j + 8 : j + 8 + length]
+    after = j + 12 + length
+    return {
+        "fdAT-without-acTL": png[:j] + _chunk(b"fdAT", b"\0\0\0\0" + SECRET * 50) + png[j:],
+        "oversized-tRNS": png[:j] + _chunk(b"tRNS", SECRET * 3) + png[j:],
+        "oversized-pHYs": png[:j] + _chunk(b"pHYs", SECRET) + png[j:],
+        "repeated-gAMA": png[:j] + _chunk(b"gAMA", b"\0\0\0\1") * 2 + png[j:],
+        "data-after-zlib-end": png[:j] + _chunk(b"IDAT", data + SECRET) + png[after:],
+        "extra-IDAT-after-image": png[:after] + _chunk(b"IDAT", SECRET) + png[after:],
+        "split-IDAT-with-text-between": png[:after] + _chunk(b"tEXt", b"a\0b")
+        + _chunk(b"IDAT", zlib.compress(b"")) + png[after:],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", _png_hiding_cases().items(), ids=lambda c: c[0])
+def test_png_structures_cannot_smuggle_data(case):
+    _, data = case
+    try:
+        cleaned, _ = run(data)
+    except scrub.Rejected:
+        return
+    assert SECRET not in cleaned
+    Image.open(io.BytesIO(cleaned)).load()
+
+
+def test_png_header_length_checked_before_reading():
+    """A header chunk claiming 2 GiB must be refused without buffering anything."""
+    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I4s", 2**31 - 1, b"IHDR") + b"\0" * 100
+    with pytest.raises(scrub.Rejected, match="wrong size"):
+        run(data)
+
+
+def test_png_decompression_bomb_refused_with_bounded_memory():
+    """IDAT that inflates beyond what the header allows is refused as it streams."""
+    header = struct.pack(">IIBBBBB", 100, 100, 8, 0, 0, 0, 0)
+    bomb = zlib.compress(b"\0" * 200_000_000, 9)  # 200 MB from ~200 KB
+    data = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", bomb)
+            + _chunk(b"IEND", b""))  # fmt: skip
+    with pytest.raises(scrub.Rejected, match="larger than the image"):
+        run(data)
+
+
+def test_png_interlaced_and_palette_images_pass():
+    for image, options in (
+        (Image.new("RGB", (37, 23), (5, 6, 7)), {"interlace": 1}),
+        (Image.new("P", (20, 10), 3), {"transparency": 3}),
+        (Image.new("LA", (9, 9), (1, 2)), {}),
+        (Image.new("I;16", (5, 7), 300), {}),
+    ):
+        out = io.BytesIO()
+        image.save(out, "PNG", **options)
+        cleaned, _ = run(out.getvalue())
+        assert fixtures.png_idat(cleaned) == fixtures.png_idat(out.getvalue())
+        Image.open(io.BytesIO(cleaned)).load()
+
+
+def _seg(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+def _jpeg_hiding_cases() -> dict[str, bytes]:
+    jpeg = fixtures.jpeg_with_gps()
+    sof = fixtures.segment_offset(jpeg, 0xC0)
+    sof_len = int.from_bytes(jpeg[sof + 2 : sof + 4], "big")
+    return {
+        "DNL-segment": jpeg[:2] + _seg(0xDC, SECRET) + jpeg[2:],
+        "unused-quant-table": jpeg[:2] + _seg(0xDB, b"\x03" + SECRET.ljust(64)) + jpeg[2:],
+        "bytes-after-quant-table": jpeg[:2] + _seg(0xDB, b"\x00" + b"\x01" * 64 + SECRET)
+        + jpeg[2:],
+        "bytes-after-frame-header": jpeg[:sof] + _seg(0xC0, jpeg[sof + 4 : sof + 2 + sof_len]
+        + SECRET) + jpeg[sof + 2 + sof_len :],
+        "expansion-segment": jpeg[:2] + _seg(0xDF, SECRET) + jpeg[2:],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", _jpeg_hiding_cases().items(), ids=lambda c: c[0])
+def test_jpeg_structures_cannot_smuggle_data(case):
+    _, data = case
+    try:
+        cleaned, _ = run(data)
+    except scrub.Rejected:
+        return
+    assert SECRET not in cleaned
+    Image.open(io.BytesIO(cleaned)).load()

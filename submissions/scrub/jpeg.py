@@ -33,8 +33,11 @@ SOI, EOI, SOS, DHT, DAC, DQT, DRI, DNL, EXP, COM, TEM = (
     0xFE,
     0x01,
 )
-SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-TABLE_MARKERS = {DHT, DAC, DQT, DRI, DNL, EXP}
+# Baseline, extended, progressive and lossless frames, Huffman or arithmetic coded. Hierarchical
+# frames (C5-C7, CD-CF) need EXP/DHP segments and are too rare to be worth the risk: refused.
+SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC9, 0xCA, 0xCB}
+ARITHMETIC_SOF = {0xC9, 0xCA, 0xCB}
+HIERARCHICAL_SOF = {0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF, 0xDE}
 RST_MARKERS = set(range(0xD0, 0xD8))
 ADOBE_PAYLOAD_LENGTH = 12
 # Real photos have tens of segments (a progressive JPEG: a few dozen scans). A file with
@@ -103,6 +106,63 @@ def _orientation_segment(orientation: int) -> bytes:
     return _segment(0xE1, exif.tobytes())
 
 
+def _tables(marker: int, payload: bytes) -> list[tuple[tuple[int, int], bytes]]:
+    """Split a DQT/DHT/DAC segment into its tables, each keyed by (class, slot); the segment
+    must parse exactly, so that no byte rides along after the tables."""
+    tables = []
+    pos = 0
+    while pos < len(payload):
+        head = payload[pos]
+        if marker == DQT:
+            key, size = (0, head & 0x0F), 1 + 64 * ((head >> 4) + 1)
+            bad = head >> 4 > 1 or head & 0x0F > 3
+        elif marker == DHT:
+            counts = payload[pos + 1 : pos + 17]
+            key, size = (head >> 4, head & 0x0F), 17 + sum(counts)
+            bad = head >> 4 > 1 or head & 0x0F > 3 or len(counts) != 16 or sum(counts) > 256
+        else:  # DAC
+            key, size = (head >> 4, head & 0x0F), 2
+            bad = head >> 4 > 1 or head & 0x0F > 3
+        if bad or pos + size > len(payload):
+            raise Rejected("malformed", "bad JPEG table")
+        tables.append((key, payload[pos : pos + size]))
+        pos += size
+    if not tables:
+        raise Rejected("malformed", "empty JPEG table segment")
+    return tables
+
+
+class _TableKeeper:
+    """Holds table definitions back and writes only those a frame or scan actually uses.
+
+    A table in a slot nothing refers to could hold arbitrary bytes (a hiding place that no
+    viewer or metadata tool would show), so unused tables never reach the output.
+    """
+
+    def __init__(self, marker: int) -> None:
+        self.marker = marker
+        self.defined: dict[tuple[int, int], bytes] = {}
+        self.written: dict[tuple[int, int], bytes] = {}
+
+    def define(self, payload: bytes) -> None:
+        for key, table in _tables(self.marker, payload):
+            self.defined[key] = table
+
+    def write_used(self, dst: BinaryIO, keys: set[tuple[int, int]], *, required: bool) -> None:
+        out = b""
+        for key in sorted(keys):
+            table = self.defined.get(key)
+            if table is None:
+                if required:
+                    raise Rejected("malformed", "the JPEG refers to a table it does not define")
+                continue  # e.g. Motion-JPEG frames rely on the standard Huffman tables
+            if self.written.get(key) != table:
+                out += table
+                self.written[key] = table
+        if out:
+            dst.write(_segment(self.marker, out))
+
+
 def _jfif(payload: bytes, report: Report) -> bytes | None:
     # JFIF: identifier(5) version(2) units(1) xdensity(2) ydensity(2) thumb w(1) h(1) thumb...
     if not payload.startswith(b"JFIF\x00") or len(payload) < 14:
@@ -118,7 +178,11 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
     if src.exact(2) != b"\xff\xd8":
         raise Rejected("malformed", "not a JPEG file")
     dst.write(b"\xff\xd8")
-    seen_frame = seen_scan = False
+    frame: int | None = None
+    height = 0
+    quant, huffman, arithmetic = _TableKeeper(DQT), _TableKeeper(DHT), _TableKeeper(DAC)
+    quant_used: set[tuple[int, int]] = set()
+    seen_scan = False
     marker: int | None = None
     segments = 0
     while True:
@@ -133,7 +197,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
                 code = src.exact(1)[0]
             marker = code
         if marker == EOI:
-            if not (seen_frame and seen_scan):
+            if frame is None or not seen_scan:
                 raise Rejected("malformed", "the JPEG has no image data")
             dst.write(b"\xff\xd9")
             break
@@ -144,20 +208,38 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
             raise Rejected("malformed", "bad JPEG segment length")
         payload = src.exact(length - 2)
         current, marker = marker, None
+        # Every kept segment has its exact size checked: none can carry extra bytes.
         if current in SOF_MARKERS:
-            if len(payload) < 6:
+            if frame is not None:
+                raise Rejected("malformed", "the JPEG has two frame headers")
+            if len(payload) < 6 or len(payload) != 6 + 3 * payload[5]:
                 raise Rejected("malformed", "bad JPEG frame header")
             height, width = struct.unpack(">HH", payload[1:5])
-            if width * height > max_pixels:
-                raise Rejected("too_many_pixels", f"{width}x{height} is over the pixel limit")
-            seen_frame = True
+            if width * max(height, 1) > max_pixels:
+                raise Rejected("too_many_pixels", "the image is over the pixel limit")
+            frame = current
+            quant_used = {(0, payload[6 + 3 * i + 2]) for i in range(payload[5])}
+            quant.write_used(dst, quant_used, required=False)  # some cameras define them later
             dst.write(_segment(current, payload))
-        elif current in TABLE_MARKERS:
+        elif current in (DQT, DHT, DAC):
+            {DQT: quant, DHT: huffman, DAC: arithmetic}[current].define(payload)
+        elif current == DRI:
+            if len(payload) != 2:
+                raise Rejected("malformed", "bad JPEG restart interval")
             dst.write(_segment(current, payload))
+        elif current == DNL and frame is not None and height == 0 and len(payload) == 2:
+            dst.write(_segment(current, payload))  # the height, for frames that defer it
         elif current == SOS:
-            if not seen_frame:
+            if frame is None:
                 raise Rejected("malformed", "image data before the frame header")
+            if not payload or len(payload) != 4 + 2 * payload[0]:
+                raise Rejected("malformed", "bad JPEG scan header")
             seen_scan = True
+            selectors = [payload[2 + 2 * i] for i in range(payload[0])]
+            entropy = {(0, sel >> 4) for sel in selectors} | {(1, sel & 0x0F) for sel in selectors}
+            quant.write_used(dst, quant_used, required=True)  # late or redefined tables
+            keeper = arithmetic if frame in ARITHMETIC_SOF else huffman
+            keeper.write_used(dst, entropy, required=False)
             dst.write(_segment(current, payload))
             marker = src.copy_entropy(dst)
         elif current == 0xE0 and (jfif := _jfif(payload, report)) is not None:
@@ -173,8 +255,10 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
             report.remove(_app_name(current, payload))
         elif current == COM:
             report.remove("comment")
-        elif current == 0xF7:
-            raise Rejected("unsupported", "JPEG-LS images cannot be cleaned")
+        elif current == 0xF7 or current in HIERARCHICAL_SOF:
+            raise Rejected(
+                "unsupported", "this JPEG variant (JPEG-LS or hierarchical) cannot be cleaned"
+            )
         else:
             report.remove(f"marker 0x{current:02X}")
     if src.has_more():
