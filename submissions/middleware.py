@@ -13,27 +13,29 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-IDENTIFYING_META = (
-    "REMOTE_ADDR",
-    "REMOTE_HOST",
-    "REMOTE_PORT",
-    "HTTP_X_FORWARDED_FOR",
-    "HTTP_X_REAL_IP",
-    "HTTP_FORWARDED",
-    "HTTP_VIA",
-    "HTTP_CLIENT_IP",
-    "HTTP_TRUE_CLIENT_IP",
-    "HTTP_CF_CONNECTING_IP",
-    "HTTP_USER_AGENT",
-)
+# Allowlist, not blocklist: of the client's headers only these reach Django. Proxies invent new
+# client-address headers all the time (X-Cluster-Client-IP, Fastly-Client-IP...); none of them
+# can be listed here by accident, and REMOTE_ADDR/REMOTE_HOST are removed too.
+ALLOWED_HEADERS = frozenset({
+    "HTTP_HOST", "HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING", "HTTP_ACCEPT_LANGUAGE",
+    "HTTP_CONNECTION", "HTTP_CACHE_CONTROL", "HTTP_PRAGMA", "HTTP_ORIGIN",
+    "HTTP_X_FORWARDED_PROTO",  # HTTPS detection behind the proxy (TIPLINE_BEHIND_PROXY)
+    "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_RANGE",
+    "HTTP_UPGRADE_INSECURE_REQUESTS", "HTTP_SEC_FETCH_SITE", "HTTP_SEC_FETCH_MODE",
+    "HTTP_SEC_FETCH_DEST", "HTTP_SEC_FETCH_USER",
+})  # fmt: skip
+# Only the staff site needs these: its session and CSRF cookies, and Referer for CSRF over HTTPS.
+STAFF_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_REFERER"})
+CLIENT_ADDRESS = ("REMOTE_ADDR", "REMOTE_HOST", "REMOTE_PORT", "REMOTE_USER", "REMOTE_IDENT")
 PUBLIC_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
 
 
-def is_staff_path(path: str) -> bool:
-    return path.startswith(settings.STAFF_URL_PREFIX)
+def is_staff_request(path: str) -> bool:
+    """A public process has no staff pages at all: everything it serves is public."""
+    return settings.ROLE != "public" and path.startswith(settings.STAFF_URL_PREFIX)
 
 
 class PrivacyMiddleware:
@@ -41,12 +43,14 @@ class PrivacyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        for key in IDENTIFYING_META:
-            request.META.pop(key, None)
-        public = not is_staff_path(request.path_info)
+        public = not is_staff_request(request.path_info)
+        allowed = ALLOWED_HEADERS if public else ALLOWED_HEADERS | STAFF_HEADERS
+        meta = request.META
+        for key in [k for k in meta if k.startswith("HTTP_") and k not in allowed]:
+            del meta[key]
+        for key in CLIENT_ADDRESS:
+            meta.pop(key, None)
         if public:
-            request.META.pop("HTTP_REFERER", None)
-            request.META.pop("HTTP_COOKIE", None)
             request.COOKIES = {}
         response = self.get_response(request)
         if public:

@@ -7,6 +7,7 @@ import logging
 import uuid
 from datetime import timedelta
 from functools import partial
+from typing import BinaryIO
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 STALE_AFTER = timedelta(minutes=5)
+# A blob is only an orphan once no upload or scrub in flight could still commit a row for it.
+ORPHAN_HOURS = 2
 
 
 def seal_json(value: object, *, aad: str) -> bytes:
@@ -137,6 +140,19 @@ def _end(attachment: Attachment, state: str, reason: str, *, destroy_raw: bool) 
     logger.info("attachment.%s id=%s", state, attachment.pk)
 
 
+class ScrubCrashed(Exception):
+    """The scrubber failed in a way it did not foresee: terminal, raw upload kept for a retry."""
+
+
+def _scrub(kind: str, plain: BinaryIO, sealed: crypto.Encryptor) -> scrub.Report:
+    try:
+        return scrub.scrub(kind, plain, sealed, max_pixels=settings.MAX_IMAGE_PIXELS)
+    except (scrub.Rejected, crypto.DecryptionError, SoftTimeLimitExceeded, OSError):
+        raise
+    except Exception as exc:
+        raise ScrubCrashed(type(exc).__name__) from exc
+
+
 def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report]:
     """Decrypt the raw blob, scrub it, encrypt the result to the newsroom key, store it."""
     spool = storage.Spool()
@@ -153,7 +169,7 @@ def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report]:
                 recipients=[keys.newsroom_recipient()],
                 aad=crypto.binding("attachment", attachment.pk, "clean"),
             )
-            report = scrub.scrub(kind, plain, sealed, max_pixels=settings.MAX_IMAGE_PIXELS)
+            report = _scrub(kind, plain, sealed)
             sealed.close()
         return storage.save_spool(spool), sealed.plaintext_size, report
     finally:
@@ -187,6 +203,16 @@ def attachment_scrub(*, attachment_id: str) -> None:
             destroy_raw=True,
         )
         return
+    except ScrubCrashed as exc:
+        # Our bug or an input we did not foresee: keep the upload so a fixed worker can retry
+        # it (`manage.py tipline_retry`), and say so to editors.
+        _end(
+            attachment,
+            Attachment.State.FAILED,
+            f"internal error while cleaning ({exc}); upload kept for retry",
+            destroy_raw=False,
+        )
+        return
     except crypto.DecryptionError:
         # Keep the blob: a wrong intake key on this worker must not destroy what was sent.
         _end(
@@ -217,6 +243,41 @@ def attachment_scrub(*, attachment_id: str) -> None:
         old = attachment.blob_name if flipped else new_name
         transaction.on_commit(partial(storage.delete, old))
     logger.info("attachment.clean id=%s kind=%s flipped=%s", attachment.pk, report.kind, flipped)
+
+
+def attachments_retry_failed(*, ids: list[str] | None = None) -> int:
+    """Put failed attachments whose upload was kept back in the queue (after a fix or outage)."""
+    failed = Attachment.objects.filter(state=Attachment.State.FAILED).exclude(blob_name="")
+    if ids:
+        failed = failed.filter(pk__in=ids)
+    pks = list(failed.values_list("pk", flat=True))
+    Attachment.objects.filter(pk__in=pks, state=Attachment.State.FAILED).update(
+        state=Attachment.State.RECEIVED,
+        attempts=0,
+        reason="",
+        lease_until=None,
+        updated_at=timezone.now(),
+    )
+    transaction.on_commit(partial(_enqueue_after_commit, pks))
+    logger.info("attachment.retry count=%d", len(pks))
+    return len(pks)
+
+
+def blobs_reconcile(*, min_age: timedelta, dry_run: bool = False) -> list[str]:
+    """Delete blobs no row points to (left by a crash between storing and committing, or by a
+    delete that failed after commit), once older than `min_age`. Returns their names."""
+    store = storage.blobs()
+    referenced = set(Attachment.objects.exclude(blob_name="").values_list("blob_name", flat=True))
+    cutoff = timezone.now() - min_age
+    orphans = [
+        name for name in storage.walk()
+        if name not in referenced and store.get_modified_time(name) < cutoff
+    ]  # fmt: skip
+    if not dry_run:
+        for name in orphans:
+            storage.delete(name)
+    logger.info("blob.reconcile orphans=%d deleted=%s", len(orphans), not dry_run)
+    return orphans
 
 
 def attachments_requeue_stale() -> int:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import secrets
 import tempfile
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from django.core.files import File
@@ -28,6 +29,18 @@ def save(content: File) -> str:
     """Store ciphertext under a fresh random name and return the name actually used."""
     name = blobs().save(new_name(), content)
     return name
+
+
+def walk(directory: str = "") -> Iterator[str]:
+    """Every blob name in storage (filesystem and S3 alike, through the storage API)."""
+    store = blobs()
+    if directory == "" and not store.exists(""):
+        return
+    dirs, files = store.listdir(directory)
+    for name in files:
+        yield f"{directory}/{name}" if directory else name
+    for sub in dirs:
+        yield from walk(f"{directory}/{sub}" if directory else sub)
 
 
 def open_blob(name: str) -> BinaryIO:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 
 from . import services
@@ -23,3 +25,8 @@ def scrub_attachment(attachment_id: str) -> None:
 @shared_task(name="submissions.requeue_stale", ignore_result=True)
 def requeue_stale() -> int:
     return services.attachments_requeue_stale()
+
+
+@shared_task(name="submissions.reconcile_blobs", ignore_result=True)
+def reconcile_blobs() -> int:
+    return len(services.blobs_reconcile(min_age=timedelta(hours=services.ORPHAN_HOURS)))

@@ -180,3 +180,38 @@ def test_blob_names_are_random(blob_dir):
     names = {storage.new_name() for _ in range(1000)}
     assert len(names) == 1000
     assert all(Path(name).name.isalnum() for name in names)
+
+
+def test_unforeseen_parser_error_fails_terminally_and_keeps_the_upload(blob_dir, monkeypatch):
+    tip = Tip.objects.create(receipt_hash="z" * 64, sealed_content=b"")
+    attachment = _raw_attachment(tip, position=1)
+
+    def crash(*args, **kwargs):
+        raise IndexError("parser bug")
+
+    monkeypatch.setattr("submissions.scrub.scrub", crash)
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    failed = Attachment.objects.get(pk=attachment.pk)
+    assert failed.state == "failed"
+    assert "IndexError" in failed.reason and "kept" in failed.reason
+    assert (blob_dir / failed.blob_name).exists()
+
+    monkeypatch.undo()
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    assert services.attachments_retry_failed() == 1
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    assert Attachment.objects.get(pk=attachment.pk).state == "clean"
+
+
+def test_reconcile_deletes_only_old_orphans(blob_dir):
+    tip = Tip.objects.create(receipt_hash="w" * 64, sealed_content=b"")
+    kept = _raw_attachment(tip, position=1)
+    spool = storage.Spool()
+    spool.write(b"age-encryption.org/v1\n orphan")
+    orphan = storage.save_spool(spool)
+    assert services.blobs_reconcile(min_age=timedelta(hours=1)) == []  # too young
+    assert services.blobs_reconcile(min_age=timedelta(0), dry_run=True) == [orphan]
+    assert (blob_dir / orphan).exists()
+    assert services.blobs_reconcile(min_age=timedelta(0)) == [orphan]
+    assert not (blob_dir / orphan).exists()
+    assert (blob_dir / kept.blob_name).exists()

@@ -14,6 +14,7 @@ from django.test import Client
 
 from submissions import crypto, keys, receipts
 from submissions.models import Attachment, Tip
+from submissions.views import public as public_views
 from tests import fixtures
 
 pytestmark = pytest.mark.django_db
@@ -342,3 +343,51 @@ def test_broker_outage_still_gives_a_receipt_and_keeps_the_files(
     assert [a.state for a in attachments] == ["received", "received"]
     for attachment in attachments:
         assert (blob_dir / attachment.blob_name).is_file()
+
+
+def test_only_allowlisted_headers_reach_the_view(client, monkeypatch):
+    seen: dict[str, str] = {}
+    real = public_views._form_page
+
+    def spy(request, *args, **kwargs):
+        seen.update(request.META)
+        return real(request, *args, **kwargs)
+
+    monkeypatch.setattr(public_views, "_form_page", spy)
+    client.get(
+        "/es/",
+        HTTP_X_CLUSTER_CLIENT_IP="192.0.2.44",
+        HTTP_FASTLY_CLIENT_IP="192.0.2.45",
+        HTTP_X_ORIGINAL_FORWARDED_FOR="192.0.2.46",
+        HTTP_COOKIE="a=b",
+        HTTP_ACCEPT_LANGUAGE="es",
+    )
+    assert seen["HTTP_ACCEPT_LANGUAGE"] == "es"
+    for key, value in seen.items():
+        assert "192.0.2" not in str(value), key
+        assert CLIENT_IP not in str(value) and "CANARY-UA" not in str(value), key
+    assert "HTTP_COOKIE" not in seen and "HTTP_REFERER" not in seen and "REMOTE_ADDR" not in seen
+
+
+def test_public_role_treats_staff_paths_as_public(client, settings):
+    settings.ROLE = "public"
+    response = client.get("/staff/", HTTP_COOKIE="sessionid=x; csrftoken=y")
+    assert response.wsgi_request.COOKIES == {}
+    assert "HTTP_COOKIE" not in response.wsgi_request.META
+    assert not response.cookies
+    assert "default-src 'none'" in response["Content-Security-Policy"]
+
+
+def test_public_role_mounts_no_staff_route(settings):
+    import importlib
+
+    import tipline.urls
+
+    settings.ROLE = "public"
+    try:
+        module = importlib.reload(tipline.urls)
+        routes = [str(pattern.pattern) for pattern in module.urlpatterns]
+        assert routes and not [route for route in routes if "staff" in route]
+    finally:
+        settings.ROLE = "all"
+        importlib.reload(tipline.urls)

@@ -119,6 +119,9 @@ if STORAGE_BACKEND == "s3":
             "default_acl": None,
             "querystring_auth": True,
             "file_overwrite": False,
+            # Reads spill to a temporary file past 1 MiB instead of holding a whole blob in
+            # memory (it is ciphertext). Streaming reads come with the production stack.
+            "max_memory_size": 1024 * 1024,
         },
     }
 else:
@@ -194,7 +197,8 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-attachments": {
         "task": "submissions.requeue_stale",
         "schedule": env_int("TIPLINE_REQUEUE_EVERY", 300, minimum=10),
-    }
+    },
+    "reconcile-blobs": {"task": "submissions.reconcile_blobs", "schedule": 3600},
 }
 
 # --- HTTP hardening ---------------------------------------------------------------------------
