@@ -234,17 +234,6 @@ def _png_hiding_cases() -> dict[str, bytes]:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", _png_hiding_cases().items(), ids=lambda c: c[0])
-def test_png_structures_cannot_smuggle_data(case):
-    _, data = case
-    try:
-        cleaned, _ = run(data)
-    except scrub.Rejected:
-        return
-    assert SECRET not in cleaned
-    Image.open(io.BytesIO(cleaned)).load()
-
-
 def test_png_header_length_checked_before_reading():
     """A header chunk claiming 2 GiB must be refused without buffering anything."""
     data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I4s", 2**31 - 1, b"IHDR") + b"\0" * 100
@@ -295,8 +284,13 @@ def _jpeg_hiding_cases() -> dict[str, bytes]:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", _jpeg_hiding_cases().items(), ids=lambda c: c[0])
-def test_jpeg_structures_cannot_smuggle_data(case):
+@pytest.mark.parametrize(
+    "case",
+    [*_png_hiding_cases().items(), *_jpeg_hiding_cases().items()],
+    ids=lambda case: case[0],
+)
+def test_kept_structures_cannot_smuggle_data(case):
+    """Data hidden inside structures the scrubbers keep is either refused or dropped."""
     _, data = case
     try:
         cleaned, _ = run(data)
