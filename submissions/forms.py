@@ -101,7 +101,7 @@ class TipForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    files = MultipleFileField(label=gettext_lazy("Photos, videos, documents"), required=False)
+    files = MultipleFileField(label=gettext_lazy("Files"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
