@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import scrub
+from .scrub.links import clean_link
 from .uploads import Refusal
 
 MAX_LINK_CHARS = 2000
@@ -138,7 +139,7 @@ class TipForm(forms.Form):
                     )
                     % {"link": link[:100]}
                 ) from None
-            cleaned.append(candidate)
+            cleaned.append(clean_link(candidate)[0])
         return cleaned
 
     def clean(self) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def test_submission_stores_only_ciphertext(
 
 
 def test_links_are_normalised(client, blob_dir):
-    post(client, "en", links="example.org/a\n\n  https://example.com/b  ")
+    post(client, "en", links="example.org/a\n\n  https://example.com/b?utm_source=tw&fbclid=x  ")
     tip = Tip.objects.get()
     content = crypto.open_bytes(
         bytes(tip.sealed_content),
