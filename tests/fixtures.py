@@ -173,3 +173,72 @@ def gps_bytes() -> list[bytes]:
 def canaries() -> list[bytes]:
     """Byte strings that must never appear in anything Tipline stores or outputs."""
     return [MAKE, MODEL, SERIAL, SOFTWARE, OWNER, PNG_AUTHOR.encode(), PNG_COMMENT.encode()]
+
+
+def _exif_block() -> bytes:
+    """An EXIF block (with the Exif\\0\\0 prefix) naming camera, owner, serial and GPS."""
+    return exif_with_gps_and_thumbnail()
+
+
+XMP_PACKET = (
+    b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF "
+    b"xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><rdf:Description "
+    b"xmlns:dc='http://purl.org/dc/elements/1.1/'><dc:creator>" + OWNER
+    + b"</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>"
+)  # fmt: skip
+
+
+def _sample_image(size: tuple[int, int] = (48, 32), mode: str = "RGB") -> Image.Image:
+    image = Image.new(mode, size)
+    for x in range(size[0]):
+        for y in range(size[1]):
+            value = ((x * 5) % 256, (y * 7) % 256, 90, 255)
+            image.putpixel((x, y), value[: len(mode)] if len(mode) > 1 else value[0])
+    return image
+
+
+def gif_with_comments() -> bytes:
+    """An animated GIF with a comment, an XMP application extension and a plain-text block."""
+    frames = [_sample_image(mode="P"), _sample_image(mode="P").rotate(90)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], loop=0, duration=100,
+                   comment=b"sent by " + OWNER)  # fmt: skip
+    data = out.getvalue()
+    xmp = b"\x21\xff\x0bXMP DataXMP" + bytes([len(XMP_PACKET[:255])]) + XMP_PACKET[:255] + b"\x00"
+    plain = b"\x21\x01\x0c" + b"\x00" * 12 + bytes([len(SERIAL)]) + SERIAL + b"\x00"
+    return data[:-1] + xmp + plain + data[-1:]
+
+
+def webp_with_metadata(lossless: bool = False) -> bytes:
+    out = io.BytesIO()
+    _sample_image().save(out, "WEBP", lossless=lossless, exif=_exif_block(), xmp=XMP_PACKET,
+                         icc_profile=b"\x00" * 128)  # fmt: skip
+    return out.getvalue()
+
+
+def tiff_with_tags() -> bytes:
+    from PIL import TiffImagePlugin
+
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[0x010F] = MAKE.decode()
+    info[0x0110] = MODEL.decode()
+    info[0x013B] = OWNER.decode()  # Artist
+    info[0x0131] = SOFTWARE.decode()
+    out = io.BytesIO()
+    _sample_image().save(out, "TIFF", tiffinfo=info, compression="tiff_deflate")
+    return out.getvalue()
+
+
+def heic_with_gps() -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    out = io.BytesIO()
+    _sample_image((64, 64)).save(out, "HEIF", exif=_exif_block(), xmp=XMP_PACKET, quality=80)
+    return out.getvalue()
+
+
+def avif_with_gps() -> bytes:
+    out = io.BytesIO()
+    _sample_image((64, 64)).save(out, "AVIF", exif=_exif_block(), xmp=XMP_PACKET)
+    return out.getvalue()

@@ -7,10 +7,12 @@ certainty is refused with `Rejected`, never passed through.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from functools import partial
 from typing import BinaryIO
 
-from . import jpeg, png
+from . import convert, gif, jpeg, png, webp
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES, describe, sniff
 
@@ -21,6 +23,7 @@ __all__ = [
     "Report",
     "describe",
     "scrub",
+    "scrub_verified",
     "sniff",
 ]
 
@@ -30,7 +33,42 @@ Scrubber = Callable[..., Report]
 SUPPORTED: dict[str, Scrubber] = {
     "jpeg": jpeg.scrub,
     "png": png.scrub,
+    "gif": gif.scrub,
+    "webp": webp.scrub,
+    "tiff": partial(convert.scrub, kind="tiff"),
+    "heic": partial(convert.scrub, kind="heic"),
+    "avif": partial(convert.scrub, kind="avif"),
 }
+
+
+def output_kind(kind: str) -> str | None:
+    """The type a kind is written as, when it is known before scrubbing (not for converts)."""
+    return kind if kind in ("jpeg", "png", "gif", "webp") else None
+
+
+def scrub_verified(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
+    """Scrub, and re-scrub the output as it streams: it must come out with nothing to remove."""
+    from .verify import Tee, Verifier
+
+    target = output_kind(kind)
+    if target is None:  # converted: the output type is decided by the converter
+        buffer = io.BytesIO()
+        report = scrub(kind, src, buffer, max_pixels=max_pixels)
+        verifier = Verifier(report.output_kind, max_pixels=max_pixels)
+        try:
+            verifier.write(buffer.getvalue())
+        finally:
+            verifier.finish()
+        dst.write(buffer.getvalue())
+        return report
+    verifier = Verifier(target, max_pixels=max_pixels)
+    try:
+        report = scrub(kind, src, Tee(dst, verifier), max_pixels=max_pixels)  # type: ignore[arg-type]
+    except BaseException:
+        verifier.abort()
+        raise
+    verifier.finish()
+    return report
 
 
 def scrub(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:

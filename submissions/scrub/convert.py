@@ -1,0 +1,61 @@
+"""Formats whose metadata cannot be removed losslessly with certainty (TIFF, HEIC, AVIF): the
+pixels are decoded and written to a new file that holds nothing else.
+
+HEIC/AVIF photos become JPEG (quality 92, 4:4:4); TIFF and anything with transparency becomes
+PNG (lossless). Orientation is applied to the pixels. Multi-page files keep their first page;
+the report says so.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+import pillow_heif
+from PIL import Image, ImageOps
+
+from .report import Rejected, Report
+
+MAX_BYTES = 512 * 1024 * 1024
+pillow_heif.register_heif_opener()
+FORMATS = {"tiff": {"TIFF"}, "heic": {"HEIF"}, "avif": {"AVIF", "HEIF"}}
+
+
+def _read_capped(stream: BinaryIO) -> bytes:
+    data = stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise Rejected("too_large", "the image file is too large to convert")
+    return data
+
+
+def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Report:
+    data = _read_capped(stream)
+    try:
+        image = Image.open(io.BytesIO(data), formats=sorted(FORMATS[kind]))
+        if image.width * image.height > max_pixels:
+            raise Rejected("too_many_pixels", "the image is over the pixel limit")
+        frames = getattr(image, "n_frames", 1)
+        upright = ImageOps.exif_transpose(image)
+        upright.load()
+    except Rejected:
+        raise
+    except Exception as exc:
+        raise Rejected("malformed", f"the {kind.upper()} image could not be decoded") from exc
+    alpha = "A" in upright.getbands() or "transparency" in upright.info
+    output = "png" if kind == "tiff" or alpha else "jpeg"
+    # A new image from the pixels alone: nothing of the original's info travels with it.
+    mode = ("RGBA" if alpha else "RGB") if output == "jpeg" or upright.mode not in (
+        "1", "L", "LA", "RGB", "RGBA", "I;16", "P"
+    ) else upright.mode  # fmt: skip
+    pixels = upright.convert(mode)
+    clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    if output == "jpeg":
+        clean.save(dst, "JPEG", quality=92, subsampling=0)
+    else:
+        clean.save(dst, "PNG", optimize=False)
+    report = Report(kind=kind, output_kind=output)
+    report.remove("all metadata (converted to a new file)")
+    report.notes.append(f"converted from {kind.upper()} to {output.upper()}")
+    if frames > 1:
+        report.notes.append(f"only the first of {frames} pages/frames kept")
+    return report
