@@ -242,3 +242,57 @@ def avif_with_gps() -> bytes:
     out = io.BytesIO()
     _sample_image((64, 64)).save(out, "AVIF", exif=_exif_block(), xmp=XMP_PACKET)
     return out.getvalue()
+
+
+PDF_OLD_AUTHOR = b"Canary Earlier Author"
+PDF_ATTACHMENT = b"CANARY attachment: the ledger of payments"
+
+
+def pdf_with_history() -> bytes:
+    """A PDF with document info, XMP, an attached file, a commented annotation with an author,
+    a JavaScript open action, a JPEG image carrying EXIF GPS, and an incremental update whose
+    earlier revision names another author."""
+    import pikepdf
+    from pikepdf import Dictionary, Name
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(200, 200))
+    page = pdf.pages[0]
+    image = pikepdf.Stream(pdf, jpeg_with_gps(size=(16, 16)))
+    image.Type, image.Subtype, image.Filter = Name.XObject, Name.Image, Name.DCTDecode
+    image.Width, image.Height, image.ColorSpace, image.BitsPerComponent = (
+        16,
+        16,
+        Name.DeviceRGB,
+        8,
+    )
+    page.Resources = Dictionary(XObject=Dictionary(Im0=image))
+    page.Contents = pikepdf.Stream(pdf, b"q 100 0 0 100 50 50 cm /Im0 Do Q")
+    page.Annots = pdf.make_indirect(pikepdf.Array([Dictionary(
+        Type=Name.Annot, Subtype=Name.Text, Rect=[10, 10, 30, 30],
+        T=pikepdf.String(OWNER.decode()), Contents=pikepdf.String("note by the owner"),
+    )]))  # fmt: skip
+    pdf.Root.OpenAction = Dictionary(S=Name.JavaScript, JS=pikepdf.String("app.alert('x')"))
+    pdf.attachments["ledger.txt"] = pikepdf.AttachedFileSpec(pdf, PDF_ATTACHMENT)
+    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+        meta["dc:creator"] = [OWNER.decode()]
+    pdf.docinfo["/Author"] = PDF_OLD_AUTHOR.decode()
+    pdf.docinfo["/Creator"] = SOFTWARE.decode()
+    out = io.BytesIO()
+    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+    base = out.getvalue()
+    # Incremental update: a new /Info object replaces the old one, which stays in the bytes.
+    prev = int(base.rsplit(b"startxref", 1)[1].split()[0])
+    with pikepdf.open(io.BytesIO(base)) as saved:
+        size = int(saved.trailer.Size)
+        root = saved.Root.objgen[0]
+    offset = len(base)
+    obj = f"{size} 0 obj\n<< /Author ({MODEL.decode()}) >>\nendobj\n".encode()
+    xref = len(base) + len(obj)
+    update = (
+        obj
+        + f"xref\n{size} 1\n{offset:010d} 00000 n \ntrailer\n"
+        f"<< /Size {size + 1} /Root {root} 0 R /Info {size} 0 R /Prev {prev} >>\n"
+        f"startxref\n{xref}\n%%EOF\n".encode()
+    )
+    return base + update

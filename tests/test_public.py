@@ -176,13 +176,13 @@ def test_unsupported_type_refused_with_accepted_list(client, blob_dir, lang, mes
         note="x",
         files=files(
             ("ok.jpg", fixtures.jpeg_with_gps(), "image/jpeg"),
-            ("informe.pdf", b"%PDF-1.7\n" + b"x" * 100, "image/jpeg"),  # the type lies
+            ("informe.zip", b"PK\x03\x04" + b"x" * 100, "image/jpeg"),  # the type lies
         ),
     )
     body = response.content.decode()
     assert response.status_code == 400
-    assert message in body and "PDF" in body and "JPEG, PNG" in body
-    assert "informe.pdf" in body  # echoed to the source, never stored
+    assert message in body and "(ZIP)" in body and "JPEG, PNG" in body
+    assert "informe.zip" in body  # echoed to the source, never stored
     assert not Tip.objects.exists()
     assert _stored_files(blob_dir) == []
 

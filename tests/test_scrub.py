@@ -132,7 +132,7 @@ def test_pixel_bombs_rejected_before_decoding():
 
 def test_unknown_types_refused():
     with pytest.raises(scrub.Rejected) as info:
-        scrub.scrub("pdf", io.BytesIO(b"%PDF-1.7"), io.BytesIO(), max_pixels=PIXELS)
+        scrub.scrub("zip", io.BytesIO(b"PK\x03\x04"), io.BytesIO(), max_pixels=PIXELS)
     assert info.value.code == "unsupported"
     assert scrub.sniff(b"\x00\x01garbage") == "unknown"
 
@@ -179,7 +179,7 @@ def test_corpus_image_cleaned(path, tmp_path):
     cleaned, report = run(source)
     out = _write(tmp_path / f"out.{report.output_kind}", cleaned)
     assert disallowed_tags(out) == {}
-    Image.open(out).load()
+    _assert_decodes(report.output_kind, out, path)
     identifying = {
         key: value
         for key, value in exiftool_tags(path).items()
@@ -190,9 +190,20 @@ def test_corpus_image_cleaned(path, tmp_path):
         and not value.startswith("(Binary")
     }
     for key, value in identifying.items():
-        if key.split(":")[0] in ("JFIF", "PNG", "PNG-pHYs", "Adobe"):
+        if key.split(":")[0] in ("JFIF", "PNG", "PNG-pHYs", "Adobe", "PDF", "GIF", "RIFF"):
             continue
         assert value.encode() not in cleaned, f"{key} survived"
+
+
+def _assert_decodes(kind: str, cleaned: Path, original: Path) -> None:
+    """The cleaned file still opens, with as many pages as the original."""
+    if kind == "pdf":
+        import pikepdf
+
+        with pikepdf.open(cleaned) as out, pikepdf.open(original) as source:
+            assert len(out.pages) == len(source.pages)
+    else:
+        Image.open(cleaned).load()
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -381,3 +392,56 @@ def test_scrub_command(tmp_path):
         call_command("scrub", str(tmp_path / "bad.bin"), "-o", str(tmp_path / "bad.out"))
     assert info.value.code == 1
     assert not (tmp_path / "bad.out").exists()
+
+
+def test_pdf_with_history_comes_out_clean(tmp_path):
+    import pikepdf
+
+    source = fixtures.pdf_with_history()
+    before = exiftool_tags(_write(tmp_path / "in.pdf", source))
+    assert before.get("PDF:Author") == fixtures.MODEL.decode()  # the update's author
+    assert fixtures.PDF_OLD_AUTHOR in source  # the earlier revision is still in the bytes
+    cleaned, report = run(source)
+    out = _write(tmp_path / "out.pdf", cleaned)
+    assert disallowed_tags(out) == {}
+    for needle in [*fixtures.canaries(), fixtures.PDF_OLD_AUTHOR, fixtures.PDF_ATTACHMENT,
+                   b"ledger", b"app.alert",
+                   *fixtures.gps_bytes()]:  # fmt: skip
+        assert needle not in _pdf_plain(cleaned), needle
+    with pikepdf.open(out) as pdf:
+        assert len(pdf.pages) == 1
+        assert not pdf.attachments
+        assert "/OpenAction" not in pdf.Root and "/Metadata" not in pdf.Root
+        assert "/Annots" not in pdf.pages[0] or not list(pdf.pages[0].Annots)
+    assert "embedded files" in report.removed
+    assert "metadata inside embedded JPEG images" in report.removed
+    assert _mat2_show(out) == {}
+
+
+def _pdf_plain(data: bytes) -> bytes:
+    """The PDF's bytes with every stream decompressed, for the byte search."""
+    import pikepdf
+
+    parts = [data]
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        for obj in pdf.objects:
+            if isinstance(obj, pikepdf.Stream):
+                try:
+                    parts.append(obj.read_bytes())
+                except pikepdf.PdfError:
+                    parts.append(obj.read_raw_bytes())
+    return b"".join(parts)
+
+
+def _mat2_show(path: Path) -> dict[str, str]:
+    """What mat2 --show reports, minus the fields it always prints for a clean PDF."""
+    import subprocess
+
+    from tests.tools import require
+
+    out = subprocess.run([require("mat2"), "--show", str(path)], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    fields = dict(line.strip().split(": ", 1) for line in out.splitlines()[1:] if ": " in line)
+    harmless = {"format", "creation-date", "mod-date"}
+    return {k: v for k, v in fields.items() if k not in harmless or v not in ("-1", "PDF-1.3",
+            "PDF-1.4", "PDF-1.5", "PDF-1.6", "PDF-1.7", "PDF-2.0")}  # fmt: skip

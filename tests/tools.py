@@ -70,6 +70,22 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
         "FrameCount",
         "Duration",
     },
+    "PDF": {
+        "PDFVersion",
+        "Linearized",
+        "PageCount",
+        "HasXFA",
+        "Language",
+        "TaggedPDF",
+        "PageLayout",
+        "PageMode",
+        "EmbeddedImage",
+        "EmbeddedImageColorSpace",
+        "EmbeddedImageFilter",
+        "EmbeddedImageHeight",
+        "EmbeddedImageWidth",
+        "EmbeddedImageBitsPerComponent",
+    },
     "RIFF": {
         "WebP_Flags",
         "ImageWidth",
@@ -87,7 +103,13 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
     },
 }
 
-PACKAGES = {"exiftool": "libimage-exiftool-perl", "age": "age", "curl": "curl"}
+PACKAGES = {
+    "exiftool": "libimage-exiftool-perl",
+    "age": "age",
+    "curl": "curl",
+    "mat2": "mat2",
+    "ffprobe": "ffmpeg",
+}
 
 
 def require(tool: str) -> str:

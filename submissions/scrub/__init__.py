@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO
 
-from . import convert, gif, jpeg, png, webp
+from . import convert, gif, jpeg, pdf, png, webp
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES, describe, sniff
 
@@ -38,12 +38,13 @@ SUPPORTED: dict[str, Scrubber] = {
     "tiff": partial(convert.scrub, kind="tiff"),
     "heic": partial(convert.scrub, kind="heic"),
     "avif": partial(convert.scrub, kind="avif"),
+    "pdf": pdf.scrub,
 }
 
 
 def output_kind(kind: str) -> str | None:
     """The type a kind is written as, when it is known before scrubbing (not for converts)."""
-    return kind if kind in ("jpeg", "png", "gif", "webp") else None
+    return kind if kind in ("jpeg", "png", "gif", "webp", "pdf") else None
 
 
 def scrub_verified(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
