@@ -158,7 +158,8 @@ def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report]:
     spool = storage.Spool()
     try:
         with storage.open_blob(attachment.blob_name) as raw:
-            plain = crypto.open_stream(
+            # Seekable: containers such as MP4 keep their index at the end.
+            plain = crypto.open_seekable(
                 raw,
                 identities=keys.intake_identities(),
                 aad=crypto.binding("attachment", attachment.pk, "raw"),

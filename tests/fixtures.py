@@ -296,3 +296,84 @@ def pdf_with_history() -> bytes:
         f"startxref\n{xref}\n%%EOF\n".encode()
     )
     return base + update
+
+
+LOCATION = "+19.4326-099.1332+2240.000/"  # ISO 6709, as iPhones write it
+
+
+def mov_with_location(container: str = "mov") -> bytes:
+    """A short phone-like video (MPEG-4 video + AAC audio) with Apple location/make/model keys,
+    a ©xyz location, a comment naming the owner and a timecode track."""
+    import av
+
+    out = io.BytesIO()
+    options = {"movflags": "use_metadata_tags"}
+    with av.open(out, mode="w", format=container, options=options) as movie:
+        movie.metadata.update({
+            "com.apple.quicktime.location.ISO6709": LOCATION,
+            "com.apple.quicktime.make": MAKE.decode(),
+            "com.apple.quicktime.model": MODEL.decode(),
+            "com.apple.quicktime.software": SOFTWARE.decode(),
+            "location": LOCATION,
+            "comment": OWNER.decode(),
+            "timecode": "01:02:03:04",
+            "creation_time": "2026-11-27T22:10:05Z",
+        })  # fmt: skip
+        video = movie.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.metadata["handler_name"] = SERIAL.decode()
+        audio = movie.add_stream("aac", rate=8000)
+        audio.layout = "mono"
+        for i in range(10):
+            frame = _video_frame(64, 48, shade=i * 20)
+            frame.pts = i
+            for packet in video.encode(frame):
+                movie.mux(packet)
+        for packet in video.encode():
+            movie.mux(packet)
+        _encode_silence(movie, audio, 8000, 1024, 8)
+    return out.getvalue()
+
+
+def _video_frame(width: int, height: int, shade: int) -> object:
+    import av
+
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane in frame.planes:
+        plane.update(bytes([shade]) * plane.buffer_size)
+    return frame
+
+
+def _encode_silence(container: object, stream: object, rate: int, size: int, count: int) -> None:
+    import av
+
+    for i in range(count):
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=size)
+        frame.planes[0].update(b"\0" * frame.planes[0].buffer_size)
+        frame.sample_rate, frame.pts = rate, i * size
+        for packet in stream.encode(frame):  # type: ignore[attr-defined]
+            container.mux(packet)  # type: ignore[attr-defined]
+    for packet in stream.encode():  # type: ignore[attr-defined]
+        container.mux(packet)  # type: ignore[attr-defined]
+
+
+def mp3_with_tags() -> bytes:
+    """An MP3 with ID3v2 (artist, comment, GPS-like text), then APE and ID3v1 tags appended."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp3") as song:
+        song.metadata.update({"artist": OWNER.decode(), "comment": LOCATION,
+                              "encoded_by": SOFTWARE.decode()})  # fmt: skip
+        audio = song.add_stream("libmp3lame", rate=22050)
+        audio.layout = "mono"
+        _encode_silence(song, audio, 22050, 1152, 20)
+    item = b"Artist\x00" + OWNER
+    ape_items = struct.pack("<II", len(OWNER), 0) + item
+    ape = (
+        ape_items + b"APETAGEX" + struct.pack("<IIII", 2000, len(ape_items) + 32, 1, 0) + b"\0" * 8
+    )
+    id3v1 = b"TAG" + b"title".ljust(30, b"\0") + OWNER.ljust(30, b"\0") + b"\0" * 30 + b"2026"
+    id3v1 += SERIAL.ljust(30, b"\0") + b"\xff"
+    assert len(id3v1) == 128
+    return out.getvalue() + ape + id3v1

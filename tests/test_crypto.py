@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 import subprocess
 from pathlib import Path
@@ -142,3 +143,28 @@ def test_low_order_share_is_a_decryption_error(identity):
     forged = header + b"\n" + b"-> X25519 " + zero_share + b"\n" + body
     with pytest.raises(crypto.DecryptionError):
         crypto.open_bytes(forged, identities=[ident], aad="k")
+
+
+@pytest.mark.parametrize("size", [0, 1, crypto.CHUNK_SIZE, 3 * crypto.CHUNK_SIZE + 17])
+def test_seekable_reader_random_access(identity, size):
+    ident, _ = identity
+    data = os.urandom(size)
+    blob = io.BytesIO(crypto.seal_bytes(data, recipients=[ident.recipient], aad="k"))
+    reader = crypto.open_seekable(blob, identities=[ident], aad="k")
+    assert reader.read() == data
+    for offset in (0, size // 2, max(0, size - 5), crypto.CHUNK_SIZE - 3):
+        reader.seek(offset)
+        assert reader.read(100) == data[offset : offset + 100]
+    assert reader.seek(0, io.SEEK_END) == size
+
+
+def test_seekable_reader_detects_truncation_and_binding(identity):
+    ident, _ = identity
+    blob = crypto.seal_bytes(os.urandom(3 * crypto.CHUNK_SIZE), recipients=[ident.recipient],
+                             aad="k")  # fmt: skip
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_seekable(io.BytesIO(blob), identities=[ident], aad="other")
+    cut = crypto.open_seekable(io.BytesIO(blob[: -(crypto.CHUNK_SIZE + 16)]),
+                               identities=[ident], aad="k")  # fmt: skip
+    with pytest.raises(crypto.DecryptionError):
+        cut.read()

@@ -215,3 +215,25 @@ def test_reconcile_deletes_only_old_orphans(blob_dir):
     assert services.blobs_reconcile(min_age=timedelta(0)) == [orphan]
     assert not (blob_dir / orphan).exists()
     assert (blob_dir / kept.blob_name).exists()
+
+
+def test_phone_video_through_the_real_worker(celery_worker_process, blob_dir, newsroom_key_file,
+                                             tmp_path):  # fmt: skip
+    from tests.tools import ffprobe_problems
+
+    tip = submit(("IMG_0042.MOV", fixtures.mov_with_location("mov")),
+                 ("doc.pdf", fixtures.pdf_with_history()))  # fmt: skip
+    assert wait_for(lambda: settled(tip), timeout=20), celery_worker_process.log_path.read_text()[
+        -3000:
+    ]
+    video, document = tip.attachments.order_by("position")
+    assert (video.state, video.kind, document.state, document.kind) == (
+        "clean",
+        "isobmff",
+        "clean",
+        "pdf",
+    )
+    out = tmp_path / "video.mp4"
+    out.write_bytes(age_decrypt(blob_dir / video.blob_name, newsroom_key_file))
+    assert ffprobe_problems(out) == []
+    assert fixtures.LOCATION.encode() not in out.read_bytes()

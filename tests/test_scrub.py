@@ -14,9 +14,10 @@ import pytest
 from PIL import Image, ImageChops, ImageOps
 
 from submissions import scrub
+from submissions.scrub import media
 from tests import fixtures
 from tests.conftest import corpus_dir
-from tests.tools import disallowed_tags, exiftool_tags
+from tests.tools import disallowed_tags, exiftool_tags, ffprobe_problems
 
 PIXELS = 10**8
 
@@ -146,7 +147,15 @@ def test_report_never_holds_values():
 
 # Corpus files refused on purpose, with the reason (each justified in the closing note).
 CORPUS_REFUSED = {
+    # ExifTool's own test samples: metadata around stubbed-out media (ffmpeg cannot decode them
+    # either). There is nothing to keep once the metadata is gone.
     "exiftool_QuickTime.heic": "a 623-byte metadata sample with no image data to decode",
+    "exiftool_FLAC.flac": "a 282-byte FLAC header with no audio frames",
+    "exiftool_MP3.mp3": "a 395-byte MP3 whose only frame is cut short",
+    "exiftool_Vorbis.ogg": "an Ogg stream that ends inside its headers",
+    "exiftool_Matroska.mkv": "a 507-byte Matroska header with no clusters",
+    "exiftool_QuickTime.mov": "a QuickTime sample with no media samples",
+    "exiftool_QuickTime.m4a": "a QuickTime sample with broken sample tables",
 }
 
 
@@ -202,6 +211,8 @@ def _assert_decodes(kind: str, cleaned: Path, original: Path) -> None:
 
         with pikepdf.open(cleaned) as out, pikepdf.open(original) as source:
             assert len(out.pages) == len(source.pages)
+    elif kind in media.FORMATS:
+        assert ffprobe_problems(cleaned) == []
     else:
         Image.open(cleaned).load()
 
@@ -445,3 +456,62 @@ def _mat2_show(path: Path) -> dict[str, str]:
     harmless = {"format", "creation-date", "mod-date"}
     return {k: v for k, v in fields.items() if k not in harmless or v not in ("-1", "PDF-1.3",
             "PDF-1.4", "PDF-1.5", "PDF-1.6", "PDF-1.7", "PDF-2.0")}  # fmt: skip
+
+
+@pytest.mark.parametrize("container", ["mov", "mp4"])
+def test_phone_video_loses_location_make_and_timecode(container, tmp_path):
+    source = fixtures.mov_with_location(container)
+    path = _write(tmp_path / f"in.{container}", source)
+    before = exiftool_tags(path)
+    assert any(fixtures.LOCATION[:8] in str(v) for v in before.values()), before
+    assert "data stream" in " ".join(ffprobe_problems(path)) or any(
+        "tmcd" in str(v) or "Timecode" in k for k, v in before.items()
+    )
+    cleaned, report = run(source)
+    out = _write(tmp_path / "out.mp4", cleaned)
+    assert ffprobe_problems(out) == []
+    assert disallowed_tags(out) == {}
+    for needle in [*fixtures.canaries(), fixtures.LOCATION.encode(), b"+19.4326", b"01:02:03"]:
+        assert needle not in cleaned, needle
+    assert any(item.startswith("container metadata") for item in report.removed)
+    import av
+
+    with av.open(str(out)) as movie:
+        assert sorted(s.type for s in movie.streams) == ["audio", "video"]
+        assert sum(1 for _ in movie.demux(movie.streams.video[0])) >= 10
+
+
+def test_mp3_loses_id3v2_ape_and_id3v1(tmp_path):
+    source = fixtures.mp3_with_tags()
+    assert fixtures.OWNER in source and source[-128:].startswith(b"TAG")
+    cleaned, report = run(source)
+    out = _write(tmp_path / "out.mp3", cleaned)
+    assert ffprobe_problems(out) == []
+    assert disallowed_tags(out) == {}
+    for needle in [*fixtures.canaries(), fixtures.LOCATION.encode(), b"APETAGEX", b"TAG"]:
+        assert needle not in cleaned, needle
+    assert {"ID3v1 tag", "APE tag"} <= set(report.removed)
+
+
+def test_playlist_disguised_as_mp4_is_refused_without_reading_files(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("CANARY-FILE-CONTENT")
+    header = b"\x00\x00\x00\x14ftypisom\x00\x00\x02\x00isom"
+    playlist = (header + b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n"
+                + f"#EXTINF:1,\nfile://{secret}\n#EXT-X-ENDLIST\n".encode())  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(scrub.Rejected):
+        run(playlist)
+    assert time.monotonic() - started < 5
+    hls = b"#EXTM3U\n#EXTINF:1,\n" + f"file://{secret}\n".encode()
+    assert scrub.sniff(hls[:32]) == "unknown"
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.7])
+def test_truncated_video_is_handled(cut):
+    source = fixtures.mov_with_location("mp4")
+    try:
+        cleaned, _ = run(source[: int(len(source) * cut)])
+    except scrub.Rejected:
+        return
+    assert fixtures.LOCATION.encode() not in cleaned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,11 +26,26 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
         "ColorComponents",
         "YCbCrSubSampling",
         "ExifByteOrder",
+        # the BITMAPINFOHEADER of an AVI video stream
+        "BMPVersion",
+        "Planes",
+        "BitDepth",
+        "Compression",
+        "ImageLength",
+        "PixelsPerMeterX",
+        "PixelsPerMeterY",
+        "NumColors",
+        "NumImportantColors",
+        "RedMask",
+        "GreenMask",
+        "BlueMask",
+        "AlphaMask",
+        "ColorSpace",
     },
     "JFIF": {"JFIFVersion", "ResolutionUnit", "XResolution", "YResolution"},
     "Adobe": {"DCTEncodeVersion", "APP14Flags0", "APP14Flags1", "ColorTransform"},
     "IFD0": {"Orientation"},
-    "Composite": {"ImageSize", "Megapixels"},
+    "Composite": {"ImageSize", "Megapixels", "Duration", "Rotation"},
     "PNG": {
         "ImageWidth",
         "ImageHeight",
@@ -86,7 +102,211 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
         "EmbeddedImageWidth",
         "EmbeddedImageBitsPerComponent",
     },
+    # Audio and video containers, as FFmpeg writes them: structure and codec parameters only.
+    "QuickTime": {
+        "MajorBrand",
+        "MinorVersion",
+        "CompatibleBrands",
+        "MovieHeaderVersion",
+        "CreateDate",
+        "ModifyDate",
+        "TimeScale",
+        "Duration",
+        "PreferredRate",
+        "PreferredVolume",
+        "MatrixStructure",
+        "PreviewTime",
+        "PreviewDuration",
+        "PosterTime",
+        "SelectionTime",
+        "SelectionDuration",
+        "CurrentTime",
+        "NextTrackID",
+        "Unknown_mvex",
+        "HandlerType",
+        "HandlerVendorID",
+        "MovieFragmentSequence",
+        "Unknown_tfhd",
+        "Unknown_tfdt",
+        "Unknown_trun",
+        "MediaDataSize",
+        "MediaDataOffset",
+        "MediaData",
+        "Unknown_mfra",
+    },
+    "Track": {
+        "TrackHeaderVersion",
+        "TrackCreateDate",
+        "TrackModifyDate",
+        "TrackID",
+        "TrackDuration",
+        "TrackLayer",
+        "TrackVolume",
+        "MatrixStructure",
+        "MediaHeaderVersion",
+        "MediaCreateDate",
+        "MediaModifyDate",
+        "MediaTimeScale",
+        "MediaDuration",
+        "MediaLanguageCode",
+        "HandlerType",
+        "HandlerDescription",
+        "Balance",
+        "AudioFormat",
+        "AudioChannels",
+        "AudioBitsPerSample",
+        "AudioSampleRate",
+        "Unknown_esds",
+        "Unknown_btrt",
+        "TimeToSampleTable",
+        "SampleToChunk",
+        "SampleSizes",
+        "ChunkOffset",
+        "TrackNumber",
+        "TrackUID",
+        "TrackLacing",
+        "TrackLanguage",
+        "TrackDefault",
+        "CodecID",
+        "TrackType",
+        "ImageWidth",
+        "ImageHeight",
+        "GraphicsMode",
+        "OpColor",
+        "CompressorID",
+        "SourceImageWidth",
+        "SourceImageHeight",
+        "XResolution",
+        "YResolution",
+        "BitDepth",
+        "AVCConfiguration",
+        "HEVCConfiguration",
+        "ColorProfiles",
+        "ColorPrimaries",
+        "TransferCharacteristics",
+        "MatrixCoefficients",
+        "PixelAspectRatio",
+        "BufferSize",
+        "MaxBitrate",
+        "AverageBitrate",
+        "VideoFrameRate",
+        "Unknown_dOps",
+        "Unknown_av1C",
+        "Unknown_vpcC",
+        "CleanApertureDimensions",
+        "ProductionApertureDimensions",
+        "EncodedPixelsDimensions",
+        "SyncSampleTable",
+        "CompositionTimeToSample",
+        "SampleDescriptions",
+    },
+    "Matroska": {
+        "EBMLVersion",
+        "EBMLReadVersion",
+        "EBMLMaxIDLength",
+        "EBMLMaxSizeLength",
+        "DocType",
+        "DocTypeVersion",
+        "DocTypeReadVersion",
+        "SeekID",
+        "SeekPosition",
+        "TimecodeScale",
+        "MuxingApp",
+        "WritingApp",
+        "CRC-32",
+        "Duration",
+        "VideoCodecID",
+        "AudioCodecID",
+        "ImageWidth",
+        "ImageHeight",
+        "AudioSampleRate",
+        "AudioChannels",
+        "AudioBitsPerSample",
+        "CodecPrivate",
+        "DefaultDuration",
+        "VideoScanType",
+    },
+    "FLAC": {
+        "BlockSizeMin",
+        "BlockSizeMax",
+        "FrameSizeMin",
+        "FrameSizeMax",
+        "SampleRate",
+        "Channels",
+        "BitsPerSample",
+        "TotalSamples",
+        "MD5Signature",
+        "Padding",
+    },
+    "MPEG": {
+        "MPEGAudioVersion",
+        "AudioLayer",
+        "AudioBitrate",
+        "SampleRate",
+        "ChannelMode",
+        "MSStereo",
+        "IntensityStereo",
+        "CopyrightFlag",
+        "OriginalMedia",
+        "Emphasis",
+        "ModeExtension",
+    },
+    "Vorbis": {
+        "Vendor",
+        "VorbisVersion",
+        "AudioChannels",
+        "SampleRate",
+        "NominalBitrate",
+        "MinimumBitrate",
+        "MaximumBitrate",
+    },
+    "Opus": {"OpusVersion", "AudioChannels", "SampleRate", "OutputGain"},
+    "ASF": {
+        "FileID",
+        "FileLength",
+        "CreationDate",
+        "DataPackets",
+        "Duration",
+        "SendDuration",
+        "Preroll",
+        "Flags",
+        "MinPacketSize",
+        "MaxPacketSize",
+        "MaxBitrate",
+        "ImageWidth",
+        "ImageHeight",
+        "StreamType",
+        "ErrorCorrectionType",
+        "TimeOffset",
+        "StreamNumber",
+        "AudioCodecID",
+        "AudioChannels",
+        "AudioSampleRate",
+        "VideoCodecName",
+        "VideoCodecDescription",
+        "AudioCodecName",
+        "AudioCodecDescription",
+        "VideoCodecID",
+    },
     "RIFF": {
+        "Encoding",
+        "NumChannels",
+        "AvgBytesPerSec",
+        "BitsPerSample",
+        "FrameRate",
+        "MaxDataRate",
+        "FrameCount",
+        "StreamCount",
+        "StreamType",
+        "VideoCodec",
+        "VideoFrameRate",
+        "VideoFrameCount",
+        "Quality",
+        "SampleSize",
+        "AudioCodec",
+        "AudioSampleRate",
+        "AudioSampleCount",
+        "SampleRate",
         "WebP_Flags",
         "ImageWidth",
         "ImageHeight",
@@ -98,7 +318,6 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
         "VerticalScale",
         "BackgroundColor",
         "AnimationLoopCount",
-        "FrameCount",
         "Duration",
     },
 }
@@ -135,11 +354,44 @@ def disallowed_tags(path: Path) -> dict[str, object]:
     found = {}
     for key, value in exiftool_tags(path).items():
         group, _, name = key.partition(":")
+        group = re.sub(r"^Track\d+$", "Track", group)
         allowed = ALLOWED_TAGS.get(group, set())  # an unknown group is never allowed
         if allowed is None or name in allowed:
             continue
         found[key] = value
     return found
+
+
+SAFE_MEDIA_TAGS = {"major_brand", "minor_version", "compatible_brands", "language", "DURATION"}
+SAFE_MEDIA_VALUES = {("handler_name", "VideoHandler"), ("handler_name", "SoundHandler"),
+                     ("vendor_id", "[0][0][0][0]"), ("vendor_id", "FFMP"), ("encoder", "Lavf"),
+                     ("ENCODER", "Lavf")}  # fmt: skip
+
+
+def ffprobe_problems(path: Path) -> list[str]:
+    """What ffprobe sees that a cleaned audio/video file must not have: streams other than
+    audio and video, chapters, and tags beyond container structure."""
+    out = subprocess.run(
+        [require("ffprobe"), "-v", "error", "-show_format", "-show_streams", "-show_chapters",
+         "-of", "json", str(path)],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    probe = json.loads(out)
+    problems = []
+    streams = probe.get("streams", [])
+    if not streams:
+        problems.append("no streams")
+    for stream in streams:
+        if stream.get("codec_type") not in ("audio", "video"):
+            problems.append(f"{stream.get('codec_type')} stream")
+        if stream.get("disposition", {}).get("attached_pic"):
+            problems.append("cover art")
+        problems += [f"stream tag {k}" for k, v in (stream.get("tags") or {}).items()
+                     if k not in SAFE_MEDIA_TAGS and (k, v) not in SAFE_MEDIA_VALUES]  # fmt: skip
+    problems += [f"format tag {k}" for k, v in (probe.get("format", {}).get("tags") or {}).items()
+                 if k not in SAFE_MEDIA_TAGS and (k, v) not in SAFE_MEDIA_VALUES]  # fmt: skip
+    problems += ["chapter"] * len(probe.get("chapters", []))
+    return problems
 
 
 def age_decrypt(blob: Path, identity_file: Path) -> bytes:

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from .age import CHUNK_SIZE, DecryptionError, Decryptor, Encryptor, Identity, Recipient
+from .age import (
+    CHUNK_SIZE,
+    DecryptionError,
+    Decryptor,
+    Encryptor,
+    Identity,
+    Recipient,
+    SeekableDecryptor,
+)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -25,6 +33,7 @@ __all__ = [
     "binding",
     "iter_plaintext",
     "open_bytes",
+    "open_seekable",
     "open_stream",
     "read_identity_file",
     "seal_bytes",
@@ -46,6 +55,11 @@ def seal_stream(sink: BinaryIO, *, recipients: list[Recipient], aad: str) -> Enc
 def open_stream(source: BinaryIO, *, identities: list[Identity], aad: str) -> io.BufferedReader:
     """A buffered plaintext reader over an age stream (supports peek())."""
     return io.BufferedReader(Decryptor(source, identities, aad), buffer_size=CHUNK_SIZE)
+
+
+def open_seekable(source: BinaryIO, *, identities: list[Identity], aad: str) -> io.BufferedReader:
+    """A buffered, seekable plaintext reader over a seekable age file."""
+    return io.BufferedReader(SeekableDecryptor(source, identities, aad), buffer_size=CHUNK_SIZE)
 
 
 def iter_plaintext(source: BinaryIO, *, identities: list[Identity], aad: str) -> Iterator[bytes]:

@@ -361,3 +361,65 @@ class Decryptor(io.RawIOBase):
         buffer[:n] = self._plain[self._offset : self._offset + n]
         self._offset += n
         return n
+
+
+class SeekableDecryptor(io.RawIOBase):
+    """Random-access age decryption over a seekable ciphertext (for containers such as MP4,
+    whose index may sit at the end). Chunks are independent in the STREAM construction, so
+    any one can be decrypted on its own; each is authenticated before a byte is returned, and
+    only the final chunk is accepted with the "last" flag, so truncation is still detected.
+    """
+
+    def __init__(self, source: BinaryIO, identities: list[Identity], binding: str) -> None:
+        super().__init__()
+        reader = Decryptor(source, identities, binding)  # header, MAC and binding checks
+        self._aead = reader._aead
+        self._source = source
+        self._start = source.tell() - len(reader._pending)
+        total = source.seek(0, io.SEEK_END) - self._start
+        sealed = CHUNK_SIZE + TAG_SIZE
+        self._chunks = max(1, -(-total // sealed))
+        last = total - (self._chunks - 1) * sealed
+        if last < TAG_SIZE or (self._chunks > 1 and last == TAG_SIZE):
+            raise DecryptionError("truncated payload")
+        self._size = (self._chunks - 1) * CHUNK_SIZE + last - TAG_SIZE
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _chunk(self, index: int) -> bytes:
+        if self._cached and self._cached[0] == index:
+            return self._cached[1]
+        sealed = CHUNK_SIZE + TAG_SIZE
+        self._source.seek(self._start + index * sealed)
+        data = self._source.read(sealed)
+        last = index == self._chunks - 1
+        try:
+            plain = self._aead.decrypt(_chunk_nonce(index, last), data, None)
+        except InvalidTag as exc:
+            raise DecryptionError("payload chunk failed authentication") from exc
+        self._cached = (index, plain)
+        return plain
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._pos >= self._size:
+            return 0
+        index, offset = divmod(self._pos, CHUNK_SIZE)
+        plain = self._chunk(index)
+        n = min(len(buffer), len(plain) - offset)
+        buffer[:n] = plain[offset : offset + n]
+        self._pos += n
+        return n

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO
 
-from . import convert, gif, jpeg, pdf, png, webp
+from . import convert, gif, jpeg, media, pdf, png, webp
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES, describe, sniff
 
 __all__ = [
+    "EXTENSIONS",
     "SNIFF_BYTES",
     "SUPPORTED",
     "Rejected",
@@ -39,11 +40,16 @@ SUPPORTED: dict[str, Scrubber] = {
     "heic": partial(convert.scrub, kind="heic"),
     "avif": partial(convert.scrub, kind="avif"),
     "pdf": pdf.scrub,
+    **{kind: partial(media.scrub, kind=kind) for kind in media.FORMATS},
 }
+# File name extensions for cleaned files, by kind.
+EXTENSIONS = {"jpeg": "jpg", "isobmff": "mov", "matroska": "mkv", "asf": "wmv", "aiff": "aif"}
 
 
 def output_kind(kind: str) -> str | None:
     """The type a kind is written as, when it is known before scrubbing (not for converts)."""
+    if kind in media.FORMATS:
+        return media.FORMATS[kind][3]
     return kind if kind in ("jpeg", "png", "gif", "webp", "pdf") else None
 
 

@@ -6,7 +6,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from .. import selectors
+from .. import scrub, selectors
 
 
 @staff_member_required
@@ -17,7 +17,8 @@ def attachment_download(request: HttpRequest, attachment_id: str) -> StreamingHt
         selectors.attachment_plaintext(attachment), content_type="application/octet-stream"
     )
     # Always a download, never rendered by the browser: the file came from a stranger.
-    name = f"tip-{str(attachment.tip_id)[:8]}-{attachment.position}.{attachment.kind or 'bin'}"
+    extension = scrub.EXTENSIONS.get(attachment.kind, attachment.kind or "bin")
+    name = f"tip-{str(attachment.tip_id)[:8]}-{attachment.position}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Content-Length"] = str(attachment.size)
     response["X-Content-Type-Options"] = "nosniff"
