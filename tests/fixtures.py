@@ -377,3 +377,73 @@ def mp3_with_tags() -> bytes:
     id3v1 += SERIAL.ljust(30, b"\0") + b"\xff"
     assert len(id3v1) == 128
     return out.getvalue() + ape + id3v1
+
+
+EMAIL = "juana.canary@example.org"
+
+
+def _zip(members: list[tuple[str, bytes]], comment: bytes = b"") -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=(2026, 11, 27, 22, 10, 5))
+            info.compress_type = zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+        archive.comment = comment
+    return out.getvalue()
+
+
+def docx_with_authors() -> bytes:
+    """A DOCX with core/app/custom properties, a thumbnail, a comment and a tracked change by
+    the owner, rsids, a people part with an account id, an external template path and an
+    embedded photo carrying GPS."""
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    r = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+    owner = OWNER.decode()
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    members = [
+        ("[Content_Types].xml", b'<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Default Extension="jpeg" ContentType="image/jpeg"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/><Override PartName="/docProps/custom.xml" ContentType="application/vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>'),
+        ("_rels/.rels", f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/officeDocument" Target="word/document.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/><Relationship Id="rId3" Type="{rel}/extended-properties" Target="docProps/app.xml"/><Relationship Id="rId4" Type="{rel}/custom-properties" Target="docProps/custom.xml"/><Relationship Id="rId5" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/thumbnail" Target="docProps/thumbnail.jpeg"/></Relationships>'.encode()),
+        ("docProps/core.xml", f'<?xml version="1.0"?><cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"><dc:creator>{owner}</dc:creator><cp:lastModifiedBy>{owner}</cp:lastModifiedBy><dcterms:created>2026-11-27T22:10:05Z</dcterms:created></cp:coreProperties>'.encode()),
+        ("docProps/app.xml", f'<?xml version="1.0"?><Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"><Company>{MAKE.decode()}</Company><Application>{SOFTWARE.decode()}</Application></Properties>'.encode()),
+        ("docProps/custom.xml", f'<?xml version="1.0"?><Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"><property name="Device">{SERIAL.decode()}</property></Properties>'.encode()),
+        ("docProps/thumbnail.jpeg", jpeg_with_gps(size=(16, 16))),
+        ("word/document.xml", f'<?xml version="1.0"?><w:document {w} {r}><w:body><w:p w:rsidR="00A1B2C3" w:rsidRDefault="00D4E5F6"><w:ins w:id="1" w:author="{owner}" w:date="2026-11-27T22:10:05Z"><w:r><w:t>inserted text</w:t></w:r></w:ins><w:commentRangeStart w:id="0"/><w:r><w:t>Hello</w:t></w:r></w:p></w:body></w:document>'.encode()),
+        ("word/_rels/document.xml.rels", f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/comments" Target="comments.xml"/><Relationship Id="rId2" Type="{rel}/image" Target="media/image1.jpeg"/><Relationship Id="rId3" Type="{rel}/settings" Target="settings.xml"/><Relationship Id="rId4" Type="{rel}/hyperlink" Target="https://example.com/story" TargetMode="External"/></Relationships>'.encode()),
+        ("word/comments.xml", f'<?xml version="1.0"?><w:comments {w}><w:comment w:id="0" w:author="{owner}" w:initials="JC" w:date="2026-11-27T22:10:05Z"><w:p><w:r><w:t>check this</w:t></w:r></w:p></w:comment></w:comments>'.encode()),
+        ("word/settings.xml", f'<?xml version="1.0"?><w:settings {w} {r}><w:attachedTemplate r:id="rId1"/><w:rsids><w:rsidRoot w:val="00A1B2C3"/></w:rsids></w:settings>'.encode()),
+        ("word/_rels/settings.xml.rels", f'<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/attachedTemplate" Target="file:///C:/Users/juana.canary/Templates/Normal.dotm" TargetMode="External"/></Relationships>'.encode()),
+        ("word/people.xml", f'<?xml version="1.0"?><w15:people xmlns:w15="http://schemas.microsoft.com/office/word/2012/wordml"><w15:person w15:author="{owner}"><w15:presenceInfo w15:providerId="AD" w15:userId="{EMAIL}"/></w15:person></w15:people>'.encode()),
+        ("word/media/image1.jpeg", jpeg_with_gps()),
+    ]  # fmt: skip
+    return _zip(members, comment=b"packed by " + SOFTWARE)
+
+
+def odt_with_authors() -> bytes:
+    office = 'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+    dc = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    meta = 'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0"'
+    text = 'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+    config = 'xmlns:config="urn:oasis:names:tc:opendocument:xmlns:config:1.0"'
+    owner = OWNER.decode()
+    members = [
+        ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ("META-INF/manifest.xml", b'<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="meta.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="settings.xml" manifest:media-type="text/xml"/><manifest:file-entry manifest:full-path="Thumbnails/thumbnail.png" manifest:media-type="image/png"/><manifest:file-entry manifest:full-path="Pictures/photo.jpg" manifest:media-type="image/jpeg"/></manifest:manifest>'),
+        ("meta.xml", f'<?xml version="1.0"?><office:document-meta {office} {dc} {meta}><office:meta><meta:initial-creator>{owner}</meta:initial-creator><dc:creator>{owner}</dc:creator><meta:generator>{SOFTWARE.decode()}</meta:generator><dc:date>2026-11-27T22:10:05</dc:date></office:meta></office:document-meta>'.encode()),
+        ("settings.xml", f'<?xml version="1.0"?><office:document-settings {office} {config}><office:settings><config:config-item config:name="PrinterName" config:type="string">{MODEL.decode()}</config:config-item></office:settings></office:document-settings>'.encode()),
+        ("content.xml", f'<?xml version="1.0"?><office:document-content {office} {dc} {text}><office:body><office:text><text:p>Body<office:annotation><dc:creator>{owner}</dc:creator><dc:date>2026-11-27T22:10:05</dc:date><text:p>note</text:p></office:annotation></text:p></office:text></office:body></office:document-content>'.encode()),
+        ("Thumbnails/thumbnail.png", png_with_text()),
+        ("Pictures/photo.jpg", jpeg_with_gps()),
+    ]  # fmt: skip
+    return _zip(members)
+
+
+def zip_with_photos() -> bytes:
+    inner = _zip([("screenshot.png", png_with_text())], comment=b"inner " + OWNER)
+    return _zip(
+        [("fotos/IMG_0001.jpg", jpeg_with_gps()), ("notas.txt", "la reunión fue en el puerto".encode()),
+         ("more.zip", inner)],
+        comment=b"archived on the laptop of " + OWNER,
+    )  # fmt: skip

@@ -176,13 +176,13 @@ def test_unsupported_type_refused_with_accepted_list(client, blob_dir, lang, mes
         note="x",
         files=files(
             ("ok.jpg", fixtures.jpeg_with_gps(), "image/jpeg"),
-            ("informe.zip", b"PK\x03\x04" + b"x" * 100, "image/jpeg"),  # the type lies
+            ("mapa.svg", b"<?xml version='1.0'?><svg/>" + b" " * 100, "image/jpeg"),  # it lies
         ),
     )
     body = response.content.decode()
     assert response.status_code == 400
-    assert message in body and "(ZIP)" in body and "JPEG, PNG" in body
-    assert "informe.zip" in body  # echoed to the source, never stored
+    assert message in body and "(XML/SVG)" in body and "JPEG, PNG" in body
+    assert "mapa.svg" in body  # echoed to the source, never stored
     assert not Tip.objects.exists()
     assert _stored_files(blob_dir) == []
 

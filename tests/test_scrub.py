@@ -133,7 +133,7 @@ def test_pixel_bombs_rejected_before_decoding():
 
 def test_unknown_types_refused():
     with pytest.raises(scrub.Rejected) as info:
-        scrub.scrub("zip", io.BytesIO(b"PK\x03\x04"), io.BytesIO(), max_pixels=PIXELS)
+        scrub.scrub("xml", io.BytesIO(b"<svg/>"), io.BytesIO(), max_pixels=PIXELS)
     assert info.value.code == "unsupported"
     assert scrub.sniff(b"\x00\x01garbage") == "unknown"
 
@@ -145,6 +145,8 @@ def test_report_never_holds_values():
         assert needle not in text
 
 
+# exiftool groups whose values describe structure (sizes, codecs, part names), not people.
+STRUCTURAL_GROUPS = {"JFIF", "PNG", "PNG-pHYs", "Adobe", "PDF", "GIF", "RIFF", "ZIP", "XMP-grddl"}
 # Corpus files refused on purpose, with the reason (each justified in the closing note).
 CORPUS_REFUSED = {
     # ExifTool's own test samples: metadata around stubbed-out media (ffmpeg cannot decode them
@@ -189,6 +191,8 @@ def test_corpus_image_cleaned(path, tmp_path):
     out = _write(tmp_path / f"out.{report.output_kind}", cleaned)
     assert disallowed_tags(out) == {}
     _assert_decodes(report.output_kind, out, path)
+    plain = {"zip": _zip_plain, "pdf": _pdf_plain}.get(report.output_kind, bytes)(cleaned)
+    content = _zip_plain(source, skip=METADATA_PARTS) if report.output_kind == "zip" else b""
     identifying = {
         key: value
         for key, value in exiftool_tags(path).items()
@@ -199,9 +203,11 @@ def test_corpus_image_cleaned(path, tmp_path):
         and not value.startswith("(Binary")
     }
     for key, value in identifying.items():
-        if key.split(":")[0] in ("JFIF", "PNG", "PNG-pHYs", "Adobe", "PDF", "GIF", "RIFF"):
+        if key.split(":")[0] in STRUCTURAL_GROUPS:
             continue
-        assert value.encode() not in cleaned, f"{key} survived"
+        if value.encode() in content:
+            continue  # the value is also in the document's own text: content, not metadata
+        assert value.encode() not in plain, f"{key} survived"
 
 
 def _assert_decodes(kind: str, cleaned: Path, original: Path) -> None:
@@ -213,6 +219,8 @@ def _assert_decodes(kind: str, cleaned: Path, original: Path) -> None:
             assert len(out.pages) == len(source.pages)
     elif kind in media.FORMATS:
         assert ffprobe_problems(cleaned) == []
+    elif kind == "zip":
+        _zip_consistent(cleaned.read_bytes())
     else:
         Image.open(cleaned).load()
 
@@ -444,18 +452,26 @@ def _pdf_plain(data: bytes) -> bytes:
     return b"".join(parts)
 
 
+# What mat2 --show prints for files with nothing left: format and unset dates (PDF), pixel
+# density and palette transparency (images inside documents). Anything else is a finding.
+MAT2_STRUCTURE = {"PixelUnits", "PixelsPerUnitX", "PixelsPerUnitY", "TransparentColor"}
+MAT2_EMPTY = {("creation-date", "-1"), ("mod-date", "-1")}
+
+
 def _mat2_show(path: Path) -> dict[str, str]:
-    """What mat2 --show reports, minus the fields it always prints for a clean PDF."""
+    """What mat2 --show still reports as metadata, minus the structural fields above."""
     import subprocess
 
     from tests.tools import require
 
     out = subprocess.run([require("mat2"), "--show", str(path)], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
-    fields = dict(line.strip().split(": ", 1) for line in out.splitlines()[1:] if ": " in line)
-    harmless = {"format", "creation-date", "mod-date"}
-    return {k: v for k, v in fields.items() if k not in harmless or v not in ("-1", "PDF-1.3",
-            "PDF-1.4", "PDF-1.5", "PDF-1.6", "PDF-1.7", "PDF-2.0")}  # fmt: skip
+    fields = dict(line.strip().split(": ", 1) for line in out.splitlines() if ": " in line)
+    return {
+        key: value for key, value in fields.items()
+        if key not in MAT2_STRUCTURE and (key, value) not in MAT2_EMPTY
+        and not (key == "format" and value.startswith("PDF-"))
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("container", ["mov", "mp4"])
@@ -515,3 +531,80 @@ def test_truncated_video_is_handled(cut):
     except scrub.Rejected:
         return
     assert fixtures.LOCATION.encode() not in cleaned
+
+
+METADATA_PARTS = ("docProps/", "meta.xml", "settings.xml", "customXml/")
+
+
+def _zip_plain(data: bytes, skip: tuple[str, ...] = ()) -> bytes:
+    """Every member of a ZIP (and of ZIPs inside it), decompressed, for the byte search;
+    `skip` leaves out the metadata parts (to know what is the document's own content)."""
+    import zipfile
+
+    parts = [] if skip else [data]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if skip and info.filename.startswith(skip):
+                continue
+            member = archive.read(info)
+            parts.append(info.filename.encode() + member)
+            if member[:4] == b"PK\x03\x04":
+                parts.append(_zip_plain(member, skip))
+    return b"".join(parts)
+
+
+def _zip_consistent(data: bytes) -> None:
+    """Every XML part parses and every internal relationship points at a part that exists."""
+    import posixpath
+    import zipfile
+
+    from lxml import etree
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        names = set(archive.namelist())
+        for name in names:
+            if name.endswith((".xml", ".rels")) and archive.read(name).strip():
+                root = etree.fromstring(archive.read(name))
+                if name.endswith(".rels"):
+                    base = posixpath.dirname(posixpath.dirname(name))
+                    for rel in root:
+                        if rel.get("TargetMode") != "External":
+                            target = posixpath.normpath(posixpath.join(base, rel.get("Target")))
+                            assert target.lstrip("/") in names, (name, target)
+
+
+@pytest.mark.parametrize(
+    ("make", "extension"),
+    [(fixtures.docx_with_authors, "docx"), (fixtures.odt_with_authors, "odt"),
+     (fixtures.zip_with_photos, "zip")],
+    ids=["docx", "odt", "zip"],
+)  # fmt: skip
+def test_documents_and_archives_come_out_clean(make, extension, tmp_path):
+    source = make()
+    cleaned, report = run(source)
+    assert report.extension == extension
+    out = _write(tmp_path / f"out.{extension}", cleaned)
+    assert disallowed_tags(out) == {}
+    plain = _zip_plain(cleaned)
+    for needle in [*fixtures.canaries(), fixtures.EMAIL.encode(), b"juana.canary",
+                   b"2026-11-27T22:10", b"Normal.dotm", *fixtures.gps_bytes()]:  # fmt: skip
+        assert needle not in plain, needle
+    _zip_consistent(cleaned)
+    assert _mat2_show(out) == {}
+
+
+def test_docx_keeps_content_and_hyperlinks():
+    cleaned, report = run(fixtures.docx_with_authors())
+    plain = _zip_plain(cleaned)
+    assert b"inserted text" in plain and b"check this" in plain
+    assert b"https://example.com/story" in plain
+    assert {"author and editor names", "revision ids (rsid)", "template path"} <= set(
+        report.removed
+    )
+
+
+def test_zip_bomb_refused():
+    bomb = fixtures._zip([("zeros.bin", b"\0" * 50_000_000)])
+    with pytest.raises(scrub.Rejected, match=r"bomb|limit|cannot be cleaned"):
+        run(bomb)

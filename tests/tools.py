@@ -260,6 +260,16 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
         "MinimumBitrate",
         "MaximumBitrate",
     },
+    "ZIP": {
+        "ZipRequiredVersion",
+        "ZipBitFlag",
+        "ZipCompression",
+        "ZipModifyDate",
+        "ZipCRC",
+        "ZipCompressedSize",
+        "ZipUncompressedSize",
+        "ZipFileName",
+    },
     "Opus": {"OpusVersion", "AudioChannels", "SampleRate", "OutputGain"},
     "ASF": {
         "FileID",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO
 
-from . import convert, gif, jpeg, media, pdf, png, webp
+from . import convert, gif, jpeg, media, office, pdf, png, webp
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES, describe, sniff
 
@@ -40,6 +40,7 @@ SUPPORTED: dict[str, Scrubber] = {
     "heic": partial(convert.scrub, kind="heic"),
     "avif": partial(convert.scrub, kind="avif"),
     "pdf": pdf.scrub,
+    "zip": office.scrub,
     **{kind: partial(media.scrub, kind=kind) for kind in media.FORMATS},
 }
 # File name extensions for cleaned files, by kind.
@@ -50,7 +51,7 @@ def output_kind(kind: str) -> str | None:
     """The type a kind is written as, when it is known before scrubbing (not for converts)."""
     if kind in media.FORMATS:
         return media.FORMATS[kind][3]
-    return kind if kind in ("jpeg", "png", "gif", "webp", "pdf") else None
+    return kind if kind in ("jpeg", "png", "gif", "webp", "pdf", "zip") else None
 
 
 def scrub_verified(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:

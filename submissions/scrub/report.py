@@ -19,6 +19,8 @@ class Report:
     kind: str
     output_kind: str
     removed: list[str] = field(default_factory=list)
+    # File name extension for the cleaned file when the kind does not say it (docx, odt...).
+    extension: str = ""
     notes: list[str] = field(default_factory=list)
 
     def remove(self, what: str) -> None:
