@@ -59,8 +59,8 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
             report = selectors.attachment_report(obj)
         except (KeyUnavailable, crypto.DecryptionError):
             return UNAVAILABLE
-        items = report.get("removed") or []
-        if not isinstance(items, list) or not items:
+        items = [*(report.get("removed") or []), *(report.get("notes") or [])]
+        if not items:
             return "—"
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((i,) for i in items))

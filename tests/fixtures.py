@@ -447,3 +447,35 @@ def zip_with_photos() -> bytes:
          ("more.zip", inner)],
         comment=b"archived on the laptop of " + OWNER,
     )  # fmt: skip
+
+
+def mkv_with_attachment() -> bytes:
+    """A Matroska video with an attached file, a subtitle track, chapters and tags naming the
+    owner — written by the ffmpeg CLI (an independent muxer)."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg, "ffmpeg is required (apt-get install ffmpeg)"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "notes.txt").write_bytes(b"attached by " + OWNER)
+        (folder / "subs.srt").write_text(f"1\n00:00:00,000 --> 00:00:00,900\n{OWNER.decode()}\n")
+        (folder / "chapters.txt").write_text(
+            f";FFMETADATA1\ntitle={OWNER.decode()}\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\n"
+            f"END=500\ntitle={SERIAL.decode()}\n"
+        )
+        out = folder / "out.mkv"
+        subprocess.run(
+            [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10",
+             "-i", str(folder / "subs.srt"), "-i", str(folder / "chapters.txt"),
+             "-map", "0:v", "-map", "1:s", "-map_metadata", "2", "-map_chapters", "2",
+             "-t", "1", "-c:v", "mpeg4", "-c:s", "srt",
+             "-metadata", f"comment={LOCATION}", "-metadata:s:v:0", f"title={MODEL.decode()}",
+             "-attach", str(folder / "notes.txt"), "-metadata:s:t", "mimetype=text/plain",
+             str(out)],
+            check=True,
+        )  # fmt: skip
+        return out.read_bytes()

@@ -108,3 +108,17 @@ def test_staff_cookies_never_reach_public_pages(tip):
     response = client.get("/es/")
     assert not response.cookies
     assert response.wsgi_request.COOKIES == {}
+
+
+def test_download_name_uses_the_cleaned_documents_extension(
+    blob_dir, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post(
+            "/en/", {"files": [SimpleUploadedFile("r.docx", fixtures.docx_with_authors())]}
+        )
+    attachment = Attachment.objects.get()
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    response = staff().get(f"/staff/tips/attachments/{attachment.pk}/download/")
+    assert response["Content-Disposition"].endswith('.docx"')

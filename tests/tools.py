@@ -135,6 +135,16 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
         "Unknown_mfra",
     },
     "Track": {
+        # Matroska track elements (codec setup, colour, display): structure
+        "CodecPrivate",
+        "DisplayUnit",
+        "Matroska_0x15b0",
+        "VideoScanType",
+        "VideoCodecID",
+        "DefaultDuration",
+        "TrackTimecodeScale",
+        "CodecDelay",
+        "SeekPreRoll",
         "TrackHeaderVersion",
         "TrackCreateDate",
         "TrackModifyDate",

@@ -17,7 +17,10 @@ def attachment_download(request: HttpRequest, attachment_id: str) -> StreamingHt
         selectors.attachment_plaintext(attachment), content_type="application/octet-stream"
     )
     # Always a download, never rendered by the browser: the file came from a stranger.
-    extension = scrub.EXTENSIONS.get(attachment.kind, attachment.kind or "bin")
+    report = selectors.attachment_report(attachment)
+    extension = str(report.get("extension") or "") or scrub.EXTENSIONS.get(
+        attachment.kind, attachment.kind or "bin"
+    )
     name = f"tip-{str(attachment.tip_id)[:8]}-{attachment.position}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Content-Length"] = str(attachment.size)
