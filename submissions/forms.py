@@ -102,7 +102,9 @@ class TipForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    files = MultipleFileField(label=gettext_lazy("Files"), required=False)
+    files = MultipleFileField(
+        label=gettext_lazy("Photos, videos, audio, documents"), required=False
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import posixpath
 import zipfile
+from collections.abc import Callable
 from typing import BinaryIO
 
 from lxml import etree
@@ -190,26 +191,40 @@ def _clean_media(name: str, data: bytes, report: Report, max_pixels: int,
     return None
 
 
-def _clean_ooxml(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels: int,
-                 depth: int) -> str:  # fmt: skip
+def _clean_parts(
+    source: _Zip,
+    report: Report,
+    *,
+    drop: Callable[[str], str | None],
+    reset: dict[str, tuple[bytes, str]],
+    xml_suffixes: tuple[str, ...],
+    max_pixels: int,
+    depth: int,
+    skip: tuple[str, ...] = (),
+) -> tuple[dict[str, bytes], set[str]]:
+    """Clean every member of a document package.
+
+    `drop(name)` gives the report label of a member to leave out (None keeps it); `reset`
+    replaces whole parts by an empty constant (properties); XML parts are cleaned, media and
+    embedded documents go to their scrubbers. Returns the parts kept and the names dropped.
+    """
     dropped: set[str] = set()
     parts: dict[str, bytes] = {}
     for info in source.infos:
         name = info.filename
-        if name.startswith(OOXML_DROP) or any(p in "/" + name for p in OOXML_DROP_ANYWHERE):
+        if name in skip:
+            continue
+        if (label := drop(name)) is not None:
             dropped.add(name)
-            report.remove("custom properties, thumbnails, printer settings, macros")
+            report.remove(label)
             continue
         data = source.read(info)
-        if name == "docProps/core.xml":
-            if data != OOXML_CORE:
-                report.remove("document properties (author, dates, title)")
-            data = OOXML_CORE
-        elif name == "docProps/app.xml":
-            if data != OOXML_APP:
-                report.remove("application properties (company, template, editing time)")
-            data = OOXML_APP
-        elif name.endswith((".xml", ".rels", ".vml")):
+        if name in reset:
+            constant, label = reset[name]
+            if data != constant:
+                report.remove(label)
+            data = constant
+        elif name.endswith(xml_suffixes):
             data = _clean_xml(data, report)
         else:
             cleaned = _clean_media(name, data, report, max_pixels, depth)
@@ -218,6 +233,31 @@ def _clean_ooxml(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels:
                 continue
             data = cleaned
         parts[name] = data
+    return parts, dropped
+
+
+def _ooxml_drop(name: str) -> str | None:
+    if name.startswith(OOXML_DROP) or any(p in "/" + name for p in OOXML_DROP_ANYWHERE):
+        return "custom properties, thumbnails, printer settings, macros"
+    return None
+
+
+def _odf_drop(name: str) -> str | None:
+    return "thumbnails and application configuration" if name.startswith(ODF_DROP) else None
+
+
+def _clean_ooxml(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels: int,
+                 depth: int) -> str:  # fmt: skip
+    parts, dropped = _clean_parts(
+        source, report, drop=_ooxml_drop, xml_suffixes=(".xml", ".rels", ".vml"),
+        reset={
+            "docProps/core.xml": (OOXML_CORE, "document properties (author, dates, title)"),
+            "docProps/app.xml": (
+                OOXML_APP, "application properties (company, template, editing time)"
+            ),
+        },
+        max_pixels=max_pixels, depth=depth,
+    )  # fmt: skip
     for name, data in list(parts.items()):
         if name.endswith(".rels"):
             parts[name] = _prune_relationships(name, data, set(parts), report)
@@ -262,34 +302,16 @@ def _prune_content_types(data: bytes, dropped: set[str]) -> bytes:
 def _clean_odf(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels: int,
                depth: int, mimetype: bytes) -> str:  # fmt: skip
     _write(out, "mimetype", mimetype, stored=True)
-    dropped: set[str] = set()
-    parts: dict[str, bytes] = {}
-    for info in source.infos:
-        name = info.filename
-        if name == "mimetype":
-            continue
-        if name.startswith(ODF_DROP):
-            dropped.add(name)
-            report.remove("thumbnails and application configuration")
-            continue
-        data = source.read(info)
-        if name == "meta.xml":
-            if data != ODF_META:
-                report.remove("document properties (author, dates, generator, statistics)")
-            data = ODF_META
-        elif name == "settings.xml":
-            if data != ODF_SETTINGS:
-                report.remove("settings (printer names)")
-            data = ODF_SETTINGS
-        elif name.endswith((".xml", ".rdf")):
-            data = _clean_xml(data, report)
-        else:
-            cleaned = _clean_media(name, data, report, max_pixels, depth)
-            if cleaned is None:
-                dropped.add(name)
-                continue
-            data = cleaned
-        parts[name] = data
+    parts, dropped = _clean_parts(
+        source, report, drop=_odf_drop, xml_suffixes=(".xml", ".rdf"), skip=("mimetype",),
+        reset={
+            "meta.xml": (
+                ODF_META, "document properties (author, dates, generator, statistics)"
+            ),
+            "settings.xml": (ODF_SETTINGS, "settings (printer names)"),
+        },
+        max_pixels=max_pixels, depth=depth,
+    )  # fmt: skip
     manifest = parts.get("META-INF/manifest.xml")
     if manifest is not None:
         root = etree.fromstring(manifest, PARSER)

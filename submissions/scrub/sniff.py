@@ -37,7 +37,7 @@ _NAMES = {
     "heic": "HEIC",
     "avif": "AVIF",
     "pdf": "PDF",
-    "zip": "ZIP",
+    "zip": "Office/OpenDocument/ZIP",
     "matroska": "Matroska/WebM",
     "ogg": "Ogg",
     "flac": "FLAC",
