@@ -636,3 +636,23 @@ def test_polyglot_jpeg_with_a_zip_appended():
     cleaned, report = run(fixtures.jpeg_with_gps() + archive)
     assert b"PK\x03\x04" not in cleaned and b"PK\x05\x06" not in cleaned
     assert "data after the end of the image" in report.removed
+
+
+def test_h264_encoder_settings_removed(tmp_path):
+    """x264 writes its version and options into the bitstream (SEI): dropped, still decodes."""
+    import subprocess
+
+    from tests.tools import require
+
+    clip = tmp_path / "x264.mp4"
+    subprocess.run([require("ffmpeg"), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x48:rate=10", "-t", "1", "-c:v", "libx264", str(clip)],
+                   check=True)  # fmt: skip
+    source = clip.read_bytes()
+    assert b"x264 - core" in source
+    cleaned, report = run(source)
+    assert b"x264" not in cleaned
+    out = _write(tmp_path / "out.mp4", cleaned)
+    subprocess.run([require("ffmpeg"), "-v", "error", "-i", str(out), "-f", "null", "-"],
+                   check=True)  # fmt: skip
+    assert "supplemental data (SEI) in the video bitstream" in report.removed

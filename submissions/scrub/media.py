@@ -45,6 +45,9 @@ INPUT_OPTIONS = {"enable_drefs": "0", "use_absolute_path": "0"}
 MAX_STREAMS = 32
 MAX_PACKET = 64 * 1024 * 1024
 IO_BUFFER = 1024 * 1024  # fewer, larger Python-level reads and writes
+# Bitstream filters dropping SEI units: x264/x265 write their version and every encoder
+# setting there, and phones write their own user data.
+SEI_FILTERS = {"h264": "filter_units=remove_types=6", "hevc": "filter_units=remove_types=39|40"}
 # What a clean output may still carry: structure, not provenance.
 SAFE_KEYS = {"major_brand", "minor_version", "compatible_brands", "language", "DURATION"}
 SAFE_VALUES = {
@@ -176,7 +179,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Rep
         kept = _select_streams(source, report, max_pixels)
         if muxer == "mp4" and any(s.codec_context.name not in MP4_CODECS for s in kept):
             muxer = "mov"
-        packets = _remux(source, kept, dst, muxer, muxer_options, kind)
+        packets = _remux(source, kept, dst, muxer, muxer_options, kind, report)
     if not packets:
         raise Rejected("malformed", "the file has no audio or video data")
     if tail is not None:
@@ -249,7 +252,7 @@ def _select_streams(source: Any, report: Report, max_pixels: int) -> list[Any]:
 
 
 def _remux(source: Any, kept: list[Any], dst: BinaryIO, muxer: str, options: dict[str, str],
-           kind: str) -> int:  # fmt: skip
+           kind: str, report: Report) -> int:  # fmt: skip
     packets = 0
     try:
         output = av.open(dst, mode="w", format=muxer, options=options, buffer_size=IO_BUFFER)
@@ -257,6 +260,7 @@ def _remux(source: Any, kept: list[Any], dst: BinaryIO, muxer: str, options: dic
         raise Rejected("unsupported", f"this {kind} variant cannot be rewritten") from exc
     with output:
         mapping = {}
+        filters = {}
         for in_stream in kept:
             try:
                 out_stream = output.add_stream_from_template(in_stream)
@@ -266,6 +270,11 @@ def _remux(source: Any, kept: list[Any], dst: BinaryIO, muxer: str, options: dic
             if "language" in in_stream.metadata:
                 out_stream.metadata["language"] = in_stream.metadata["language"]
             mapping[in_stream.index] = out_stream
+            if description := SEI_FILTERS.get(in_stream.codec_context.name):
+                filters[in_stream.index] = av.BitStreamFilterContext(
+                    description, in_stream, out_stream
+                )
+                report.remove("supplemental data (SEI) in the video bitstream")
         output.metadata.clear()
         try:
             for packet in source.demux(kept):
@@ -273,9 +282,16 @@ def _remux(source: Any, kept: list[Any], dst: BinaryIO, muxer: str, options: dic
                     continue  # the demuxer's flush packet
                 if packet.size > MAX_PACKET:
                     raise Rejected("malformed", "the file has an oversized packet")
-                packet.stream = mapping[packet.stream.index]
-                output.mux(packet)
-                packets += 1
+                index = packet.stream.index
+                bsf = filters.get(index)
+                for out_packet in bsf.filter(packet) if bsf else (packet,):
+                    out_packet.stream = mapping[index]
+                    output.mux(out_packet)
+                    packets += 1
+            for index, bsf in filters.items():
+                for out_packet in bsf.filter(None):
+                    out_packet.stream = mapping[index]
+                    output.mux(out_packet)
         except av.error.FFmpegError as exc:
             raise Rejected("malformed", f"the {kind} file is damaged") from exc
     return packets
