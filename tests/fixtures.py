@@ -479,3 +479,28 @@ def mkv_with_attachment() -> bytes:
             check=True,
         )  # fmt: skip
         return out.read_bytes()
+
+
+def tar_gz_with_owner() -> bytes:
+    """A .tar.gz as a laptop makes it: owner names and ids, times, a gzip header naming the
+    original file, a symlink, and a photo with GPS inside."""
+    import gzip
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in (("evidence/IMG_0001.jpg", jpeg_with_gps()),
+                           ("evidence/notes.txt", b"met at the port")):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_795_900_000
+            info.uname, info.gname, info.uid, info.gid = "juana", "canary", 1000, 1000
+            info.pax_headers = {"comment": OWNER.decode()}
+            archive.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("evidence/home")
+        link.type, link.linkname = tarfile.SYMTYPE, "/home/juana.canary"
+        archive.addfile(link)
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="juana-canary-evidence.tar", mode="wb", fileobj=out,
+                       mtime=1_795_900_000) as packed:  # fmt: skip
+        packed.write(raw.getvalue())
+    return out.getvalue()

@@ -25,7 +25,10 @@ PIXELS = 10**8
 def run(data: bytes, max_pixels: int = PIXELS) -> tuple[bytes, scrub.Report]:
     out = io.BytesIO()
     report = scrub.scrub_verified(
-        scrub.sniff(data[:32]), io.BufferedReader(io.BytesIO(data)), out, max_pixels=max_pixels
+        scrub.sniff(data[: scrub.SNIFF_BYTES]),
+        io.BufferedReader(io.BytesIO(data)),
+        out,
+        max_pixels=max_pixels,
     )
     return out.getvalue(), report
 
@@ -656,3 +659,47 @@ def test_h264_encoder_settings_removed(tmp_path):
     subprocess.run([require("ffmpeg"), "-v", "error", "-i", str(out), "-f", "null", "-"],
                    check=True)  # fmt: skip
     assert "supplemental data (SEI) in the video bitstream" in report.removed
+
+
+def test_tar_gz_loses_owners_times_links_and_photo_metadata(tmp_path):
+    import gzip
+    import tarfile
+
+    source = fixtures.tar_gz_with_owner()
+    cleaned, report = run(source)
+    assert report.extension == "tar.gz"
+    assert cleaned[4:8] == b"\0\0\0\0"  # gzip time
+    plain = gzip.decompress(cleaned)
+    for needle in [*fixtures.canaries(), b"juana", b"canary", *fixtures.gps_bytes()]:
+        assert needle not in plain and needle not in cleaned, needle
+    with tarfile.open(fileobj=io.BytesIO(plain)) as archive:
+        members = archive.getmembers()
+        assert [m.name for m in members] == ["evidence/IMG_0001.jpg", "evidence/notes.txt"]
+        assert all(m.uname == "" and m.uid == 0 and m.mtime == 0 for m in members)
+        photo = _write(tmp_path / "p.jpg", archive.extractfile(members[0]).read())
+    assert disallowed_tags(photo) == {}
+    assert {"owner names, ids and timestamps", "links and special files",
+            "gzip header (original file name, time)"} <= set(report.removed)  # fmt: skip
+
+
+def test_tar_with_escaping_paths_drops_them():
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name in ("../../etc/cron.d/x", "/abs.txt", "ok.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            archive.addfile(info, io.BytesIO(b"hi"))
+    cleaned, report = run(raw.getvalue())
+    with tarfile.open(fileobj=io.BytesIO(cleaned)) as archive:
+        assert archive.getnames() == ["ok.txt"]
+    assert "paths outside the archive" in report.removed
+
+
+def test_deeply_nested_archives_refused():
+    data = fixtures.png_with_text()
+    for level in range(12):
+        data = fixtures._zip([(f"level{level}.zip" if level else "a.png", data)])
+    with pytest.raises(scrub.Rejected, match="nested too deeply"):
+        run(data)

@@ -8,11 +8,12 @@ certainty is refused with `Rejected`, never passed through.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO
 
-from . import convert, gif, jpeg, media, office, pdf, png, webp
+from . import archive, convert, gif, jpeg, media, office, pdf, png, webp
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES, describe, sniff
 
@@ -41,6 +42,8 @@ SUPPORTED: dict[str, Scrubber] = {
     "avif": partial(convert.scrub, kind="avif"),
     "pdf": pdf.scrub,
     "zip": office.scrub,
+    "tar": archive.scrub_tar,
+    "gzip": archive.scrub_gzip,
     **{kind: partial(media.scrub, kind=kind) for kind in media.FORMATS},
 }
 # File name extensions for cleaned files, by kind.
@@ -51,7 +54,7 @@ def output_kind(kind: str) -> str | None:
     """The type a kind is written as, when it is known before scrubbing (not for converts)."""
     if kind in media.FORMATS:
         return media.FORMATS[kind][3]
-    return kind if kind in ("jpeg", "png", "gif", "webp", "pdf", "zip") else None
+    return kind if kind in ("jpeg", "png", "gif", "webp", "pdf", "zip", "tar", "gzip") else None
 
 
 def scrub_verified(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
@@ -87,9 +90,20 @@ def scrub_verified(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) 
     return report
 
 
+_nesting = threading.local()
+MAX_NESTING = 8  # documents in archives in documents...: a quine must not recurse forever
+
+
 def scrub(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
     try:
         scrubber = SUPPORTED[kind]
     except KeyError:
         raise Rejected("unsupported", f"{describe(kind)} files cannot be cleaned") from None
-    return scrubber(src, dst, max_pixels=max_pixels)
+    depth = getattr(_nesting, "depth", 0)
+    if depth >= MAX_NESTING:
+        raise Rejected("too_large", "files are nested too deeply")
+    _nesting.depth = depth + 1
+    try:
+        return scrubber(src, dst, max_pixels=max_pixels)
+    finally:
+        _nesting.depth = depth

@@ -25,6 +25,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from .report import Rejected, Report
+from .sniff import SNIFF_BYTES
 
 MAX_MEMBERS = 10_000
 MAX_TOTAL = 1024 * 1024 * 1024
@@ -171,7 +172,7 @@ def _clean_media(name: str, data: bytes, report: Report, max_pixels: int,
     """Clean an embedded file in place, keeping its format; None drops it."""
     from . import SUPPORTED, sniff  # the package dispatcher
 
-    kind = sniff(data[:32])
+    kind = sniff(data[:SNIFF_BYTES])
     if kind == "zip":
         if depth >= MAX_DEPTH:
             raise Rejected("too_large", "documents are nested too deeply")
@@ -334,7 +335,7 @@ def _clean_archive(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixel
 
     for info in source.infos:
         data = source.read(info)
-        kind = sniff(data[:32])
+        kind = sniff(data[:SNIFF_BYTES])
         if kind == "zip":
             cleaned = _clean_media(info.filename, data, report, max_pixels, depth)
             assert cleaned is not None

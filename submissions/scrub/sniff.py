@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SNIFF_BYTES = 32
+SNIFF_BYTES = 512  # TAR's magic sits at offset 257
 
 # (magic at offset 0, kind). Kinds not in scrub.SUPPORTED are recognised only to be refused
 # with a precise message.
@@ -21,6 +21,7 @@ _MAGIC: list[tuple[bytes, str]] = [
     (b"ID3", "mp3"),
     (b"#!AMR", "amr"),
     (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"),
+    (b"\x1f\x8b", "gzip"),
     (b"<?xml", "xml"),
     (b"<svg", "xml"),
 ]
@@ -49,6 +50,8 @@ _NAMES = {
     "isobmff": "MP4/MOV",
     "asf": "WMV/WMA",
     "xml": "XML/SVG",
+    "tar": "TAR",
+    "gzip": "gzip",
     "unknown": "unrecognised",
 }
 
@@ -57,6 +60,8 @@ def sniff(head: bytes) -> str:
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
+    if head[257:262] == b"ustar":
+        return "tar"
     if head[:4] == b"RIFF" and head[8:12] in _RIFF:
         return _RIFF[head[8:12]]
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
