@@ -146,7 +146,10 @@ class ScrubCrashed(Exception):
 
 def _scrub(kind: str, plain: BinaryIO, sealed: crypto.Encryptor) -> scrub.Report:
     try:
-        return scrub.scrub_verified(kind, plain, sealed, max_pixels=settings.MAX_IMAGE_PIXELS)
+        return scrub.scrub_verified(
+            kind, plain, sealed, max_pixels=settings.MAX_IMAGE_PIXELS,
+            reencode_images=settings.REENCODE_IMAGES,
+        )  # fmt: skip
     except (scrub.Rejected, crypto.DecryptionError, SoftTimeLimitExceeded, OSError):
         raise
     except Exception as exc:

@@ -703,3 +703,16 @@ def test_deeply_nested_archives_refused():
         data = fixtures._zip([(f"level{level}.zip" if level else "a.png", data)])
     with pytest.raises(scrub.Rejected, match="nested too deeply"):
         run(data)
+
+
+def test_reencoding_mode_writes_new_pixels(tmp_path):
+    source = fixtures.jpeg_with_gps(orientation=6)
+    out = io.BytesIO()
+    report = scrub.scrub_verified("jpeg", io.BytesIO(source), out, max_pixels=PIXELS,
+                                  reencode_images=True)  # fmt: skip
+    cleaned = out.getvalue()
+    assert report.output_kind == "jpeg"
+    assert fixtures.entropy_data(cleaned) != fixtures.entropy_data(source)
+    path = _write(tmp_path / "r.jpg", cleaned)
+    assert disallowed_tags(path) == {}
+    assert Image.open(path).size == (48, 64)  # upright: the rotation went into the pixels

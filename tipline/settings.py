@@ -160,6 +160,8 @@ MAX_SUBMISSION_BYTES = env_bytes("TIPLINE_MAX_SUBMISSION_BYTES", 4 * 1024**3)
 MAX_NOTE_CHARS = env_int("TIPLINE_MAX_NOTE_CHARS", 20_000, minimum=1)
 MAX_LINKS = env_int("TIPLINE_MAX_LINKS", 50, minimum=0)
 MAX_IMAGE_PIXELS = env_int("TIPLINE_MAX_IMAGE_PIXELS", 200_000_000, minimum=1)
+# Lossless by default (compressed pixels kept byte for byte); true re-encodes every picture.
+REENCODE_IMAGES = env_bool("TIPLINE_REENCODE_IMAGES", False)
 # Non-file fields (note, links) are held in memory by Django: bound them. Files are streamed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * MAX_NOTE_CHARS + 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES + 1

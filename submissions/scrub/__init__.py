@@ -57,21 +57,28 @@ def output_kind(kind: str) -> str | None:
     return kind if kind in ("jpeg", "png", "gif", "webp", "pdf", "zip", "tar", "gzip") else None
 
 
-def scrub_verified(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
-    """Scrub, and re-scrub the output as it streams: it must come out with nothing to remove."""
+REENCODABLE = {"jpeg", "png", "gif", "webp"}
+
+
+def scrub_verified(
+    kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int, reencode_images: bool = False
+) -> Report:
+    """Scrub, and re-scrub the output as it streams: it must come out with nothing to remove.
+
+    With `reencode_images`, photos and pictures are decoded and written anew instead of being
+    rebuilt losslessly: nothing of the original file but its pixels survives (a deployment may
+    prefer that to byte-identical pixels, e.g. against steganographic watermarks in tables).
+    """
     from .verify import Tee, Verifier
 
+    if reencode_images and kind in REENCODABLE:
+        return _converted_verified(partial(convert.scrub, kind=kind), src, dst, max_pixels)
     target = output_kind(kind)
     if target is None:  # converted: the output type is decided by the converter
-        buffer = io.BytesIO()
-        report = scrub(kind, src, buffer, max_pixels=max_pixels)
-        verifier = Verifier(report.output_kind, max_pixels=max_pixels)
-        try:
-            verifier.write(buffer.getvalue())
-        finally:
-            verifier.finish()
-        dst.write(buffer.getvalue())
-        return report
+        return _converted_verified(
+            lambda s, d, *, max_pixels: scrub(kind, s, d, max_pixels=max_pixels),
+            src, dst, max_pixels,
+        )  # fmt: skip
     if kind in media.FORMATS:  # remuxed media: its header and its end are what to check
         recorded = media.HeadTail()
         report = scrub(kind, src, Tee(dst, recorded), max_pixels=max_pixels)  # type: ignore[arg-type]
@@ -92,6 +99,23 @@ def scrub_verified(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) 
 
 _nesting = threading.local()
 MAX_NESTING = 8  # documents in archives in documents...: a quine must not recurse forever
+
+
+def _converted_verified(
+    converter: Scrubber, src: BinaryIO, dst: BinaryIO, max_pixels: int
+) -> Report:
+    """Converters decide the output type as they go: check their output once it is known."""
+    from .verify import Verifier
+
+    buffer = io.BytesIO()
+    report = converter(src, buffer, max_pixels=max_pixels)
+    verifier = Verifier(report.output_kind, max_pixels=max_pixels)
+    try:
+        verifier.write(buffer.getvalue())
+    finally:
+        verifier.finish()
+    dst.write(buffer.getvalue())
+    return report
 
 
 def scrub(kind: str, src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:

@@ -18,7 +18,12 @@ from .report import Rejected, Report
 
 MAX_BYTES = 512 * 1024 * 1024
 pillow_heif.register_heif_opener()
-FORMATS = {"tiff": {"TIFF"}, "heic": {"HEIF"}, "avif": {"AVIF", "HEIF"}}
+FORMATS = {
+    "tiff": {"TIFF"}, "heic": {"HEIF"}, "avif": {"AVIF", "HEIF"},
+    # With re-encoding switched on (TIPLINE_REENCODE_IMAGES), these come here too.
+    "jpeg": {"JPEG", "MPO"}, "png": {"PNG"}, "gif": {"GIF"}, "webp": {"WEBP"},
+}  # fmt: skip
+LOSSLESS_OUTPUT = {"tiff", "png", "gif"}  # drawings and screenshots: keep every pixel
 
 
 def _read_capped(stream: BinaryIO) -> bytes:
@@ -42,7 +47,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Rep
     except Exception as exc:
         raise Rejected("malformed", f"the {kind.upper()} image could not be decoded") from exc
     alpha = "A" in upright.getbands() or "transparency" in upright.info
-    output = "png" if kind == "tiff" or alpha else "jpeg"
+    output = "png" if kind in LOSSLESS_OUTPUT or alpha else "jpeg"
     # A new image from the pixels alone: nothing of the original's info travels with it.
     mode = ("RGBA" if alpha else "RGB") if output == "jpeg" or upright.mode not in (
         "1", "L", "LA", "RGB", "RGBA", "I;16", "P"
