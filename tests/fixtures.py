@@ -175,9 +175,9 @@ def canaries() -> list[bytes]:
     return [MAKE, MODEL, SERIAL, SOFTWARE, OWNER, PNG_AUTHOR.encode(), PNG_COMMENT.encode()]
 
 
-def _exif_block() -> bytes:
+def _exif_block(orientation: int = 1) -> bytes:
     """An EXIF block (with the Exif\\0\\0 prefix) naming camera, owner, serial and GPS."""
-    return exif_with_gps_and_thumbnail()
+    return exif_with_gps_and_thumbnail(orientation)
 
 
 XMP_PACKET = (
@@ -229,18 +229,23 @@ def tiff_with_tags() -> bytes:
     return out.getvalue()
 
 
-def heic_with_gps() -> bytes:
+def heic_with_gps(orientation: int = 1) -> bytes:
+    """A phone-like HEIC: EXIF with GPS and camera, XMP; an orientation becomes an irot box."""
     import pillow_heif
 
     pillow_heif.register_heif_opener()
     out = io.BytesIO()
-    _sample_image((64, 64)).save(out, "HEIF", exif=_exif_block(), xmp=XMP_PACKET, quality=80)
+    _sample_image((64, 48)).save(
+        out, "HEIF", exif=_exif_block(orientation=orientation), xmp=XMP_PACKET, quality=80
+    )
     return out.getvalue()
 
 
-def avif_with_gps() -> bytes:
+def avif_with_gps(orientation: int = 1) -> bytes:
     out = io.BytesIO()
-    _sample_image((64, 64)).save(out, "AVIF", exif=_exif_block(), xmp=XMP_PACKET)
+    _sample_image((64, 48)).save(
+        out, "AVIF", exif=_exif_block(orientation=orientation), xmp=XMP_PACKET
+    )
     return out.getvalue()
 
 

@@ -104,8 +104,18 @@ def test_png_text_chunks_removed_pixels_untouched(tmp_path):
         (b"\xff\xd8\xff\xd9", "malformed"),
         (fixtures.png_with_text()[:-30], "truncated"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "malformed"),
+        (fixtures.heic_with_gps()[:-100], "malformed"),
+        (fixtures.heic_with_gps()[:200], "malformed"),
     ],
-    ids=["jpeg-cut-in-scan", "jpeg-cut-in-header", "jpeg-no-image", "png-cut", "png-garbage"],
+    ids=[
+        "jpeg-cut-in-scan",
+        "jpeg-cut-in-header",
+        "jpeg-no-image",
+        "png-cut",
+        "png-garbage",
+        "heic-cut-in-data",
+        "heic-cut-in-meta",
+    ],
 )
 def test_broken_files_are_rejected(data, code):
     with pytest.raises(scrub.Rejected) as info:
@@ -132,6 +142,10 @@ def test_pixel_bombs_rejected_before_decoding():
     with pytest.raises(scrub.Rejected) as info:
         run(bytes(png), max_pixels=100)
     assert info.value.code == "too_many_pixels"
+    for heif_image in (fixtures.heic_with_gps(), fixtures.avif_with_gps()):
+        with pytest.raises(scrub.Rejected) as info:
+            run(heif_image, max_pixels=100)  # judged from the ispe property, before any decoding
+        assert info.value.code == "too_many_pixels"
 
 
 def test_unknown_types_refused():
@@ -357,8 +371,8 @@ def test_kept_structures_cannot_smuggle_data(case):
         ("webp-lossy", fixtures.webp_with_metadata, "webp"),
         ("webp-lossless", lambda: fixtures.webp_with_metadata(lossless=True), "webp"),
         ("tiff", fixtures.tiff_with_tags, "png"),
-        ("heic", fixtures.heic_with_gps, "jpeg"),
-        ("avif", fixtures.avif_with_gps, "jpeg"),
+        ("heic", fixtures.heic_with_gps, "heic"),
+        ("avif", fixtures.avif_with_gps, "avif"),
     ],
 )
 def test_image_families_come_out_clean(name, make, output, tmp_path):
@@ -375,6 +389,46 @@ def test_image_families_come_out_clean(name, make, output, tmp_path):
     shown = Image.open(out)
     shown.load()
     assert shown.size == Image.open(io.BytesIO(source)).size
+
+
+@pytest.mark.parametrize("make", [fixtures.heic_with_gps, fixtures.avif_with_gps])
+def test_heif_coded_data_kept_and_rotation_kept(make, tmp_path):
+    """HEIC/AVIF are rebuilt losslessly: the same pixels, still upright (irot), no EXIF/XMP."""
+    source = make(orientation=6)
+    cleaned, report = run(source)
+    assert {"EXIF (camera, GPS, times)", "XMP or other embedded metadata"} <= set(report.removed)
+    tags = exiftool_tags(_write(tmp_path / "out.heif", cleaned))
+    assert tags["QuickTime:Rotation"] == 270
+    assert disallowed_tags(tmp_path / "out.heif") == {}
+    # pillow-heif applies irot when decoding; Pillow's AVIF plugin reports it as an orientation.
+    before = ImageOps.exif_transpose(Image.open(io.BytesIO(source)))
+    after = ImageOps.exif_transpose(Image.open(io.BytesIO(cleaned)))
+    assert before.size == after.size == (48, 64)  # displayed upright: rotation applied
+    assert ImageChops.difference(before.convert("RGB"), after.convert("RGB")).getbbox() is None
+
+
+def test_heif_reencoded_when_asked():
+    out = io.BytesIO()
+    report = scrub.scrub_verified(
+        "heic", io.BytesIO(fixtures.heic_with_gps()), out, max_pixels=PIXELS, reencode_images=True
+    )
+    assert report.output_kind == "jpeg" and out.getvalue().startswith(b"\xff\xd8")
+
+
+def test_hevc_sei_units_are_dropped():
+    from submissions.scrub import heif
+
+    def nal(nal_type: int, payload: bytes) -> bytes:
+        unit = bytes([nal_type << 1, 1]) + payload
+        return struct.pack(">I", len(unit)) + unit
+
+    sei = nal(39, b"\x05x265 (build 199) - options: " + fixtures.OWNER)
+    picture = nal(19, b"coded slice")  # IDR
+    report = scrub.Report(kind="heic", output_kind="heic")
+    assert heif._hevc_units(sei + picture, 4, report) == picture
+    assert report.removed == ["HEVC SEI (encoder settings, vendor data)"]
+    with pytest.raises(scrub.Rejected):
+        heif._hevc_units(picture[:-3], 4, report)  # a truncated unit
 
 
 def test_gif_frames_and_looping_kept():

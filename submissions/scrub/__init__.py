@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO
 
-from . import archive, convert, gif, jpeg, media, office, pdf, png, webp
+from . import archive, convert, gif, heif, jpeg, media, office, pdf, png, webp
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES, describe, sniff
 
@@ -38,8 +38,8 @@ SUPPORTED: dict[str, Scrubber] = {
     "gif": gif.scrub,
     "webp": webp.scrub,
     "tiff": partial(convert.scrub, kind="tiff"),
-    "heic": partial(convert.scrub, kind="heic"),
-    "avif": partial(convert.scrub, kind="avif"),
+    "heic": heif.scrub,
+    "avif": heif.scrub,
     "pdf": pdf.scrub,
     "zip": office.scrub,
     "tar": archive.scrub_tar,
@@ -54,10 +54,11 @@ def output_kind(kind: str) -> str | None:
     """The type a kind is written as, when it is known before scrubbing (not for converts)."""
     if kind in media.FORMATS:
         return media.FORMATS[kind][3]
-    return kind if kind in ("jpeg", "png", "gif", "webp", "pdf", "zip", "tar", "gzip") else None
+    lossless = ("jpeg", "png", "gif", "webp", "heic", "avif", "pdf", "zip", "tar", "gzip")
+    return kind if kind in lossless else None
 
 
-REENCODABLE = {"jpeg", "png", "gif", "webp"}
+REENCODABLE = {"jpeg", "png", "gif", "webp", "heic", "avif"}
 
 
 def scrub_verified(
