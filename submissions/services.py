@@ -144,15 +144,53 @@ class ScrubCrashed(Exception):
     """The scrubber failed in a way it did not foresee: terminal, raw upload kept for a retry."""
 
 
+class StorageFailed(Exception):
+    """Reading the upload or writing the result failed (disk, S3): transient, retried."""
+
+
+class _Watched:
+    """A stream whose I/O failures are remembered.
+
+    Parsers (Pillow, FFmpeg, pikepdf) raise OSError for damaged input too, and some wrap or
+    swallow the errors of the stream they read. What decides between "this file is bad"
+    (terminal) and "storage hiccuped" (retry, never destroy the upload) is whether our own
+    streams failed, not the type of the exception that came out.
+    """
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+        self.failure: OSError | None = None
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._stream, name)
+        if not callable(attribute):
+            return attribute
+
+        def watched(*args: object, **kwargs: object) -> object:
+            try:
+                return attribute(*args, **kwargs)
+            except OSError as exc:
+                self.failure = exc
+                raise
+
+        return watched
+
+
 def _scrub(kind: str, plain: BinaryIO, sealed: crypto.Encryptor) -> scrub.Report:
+    source, sink = _Watched(plain), _Watched(sealed)
     try:
         return scrub.scrub_verified(
-            kind, plain, sealed, max_pixels=settings.MAX_IMAGE_PIXELS,
+            kind, source, sink, max_pixels=settings.MAX_IMAGE_PIXELS,  # type: ignore[arg-type]
             reencode_images=settings.REENCODE_IMAGES,
         )  # fmt: skip
-    except (scrub.Rejected, crypto.DecryptionError, SoftTimeLimitExceeded, OSError):
+    except (crypto.DecryptionError, SoftTimeLimitExceeded):
         raise
     except Exception as exc:
+        failure = source.failure or sink.failure
+        if failure is not None:
+            raise StorageFailed(type(failure).__name__) from exc
+        if isinstance(exc, scrub.Rejected):
+            raise
         raise ScrubCrashed(type(exc).__name__) from exc
 
 

@@ -3,6 +3,7 @@ worker process → storage; judged by the age CLI and exiftool."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from submissions import crypto, keys, selectors, services, storage
+from submissions import crypto, keys, scrub, selectors, services, storage
 from submissions.models import Attachment, Tip
 from tests import fixtures
 from tests.conftest import wait_for
@@ -199,6 +200,57 @@ def test_unforeseen_parser_error_fails_terminally_and_keeps_the_upload(blob_dir,
     monkeypatch.undo()
     monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
     assert services.attachments_retry_failed() == 1
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    assert Attachment.objects.get(pk=attachment.pk).state == "clean"
+
+
+def test_parser_oserror_is_not_mistaken_for_a_storage_failure(blob_dir, monkeypatch):
+    """Damaged input makes parsers raise OSError: terminal (kept), not retried for ever."""
+    tip = Tip.objects.create(receipt_hash="y" * 64, sealed_content=b"")
+    attachment = _raw_attachment(tip, position=1)
+
+    def damaged(*args, **kwargs):
+        raise OSError("broken data stream when reading image file")
+
+    monkeypatch.setattr("submissions.scrub.scrub", damaged)
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    failed = Attachment.objects.get(pk=attachment.pk)
+    assert failed.state == "failed" and "OSError" in failed.reason
+    assert (blob_dir / failed.blob_name).exists()
+
+
+def test_storage_failure_mid_scrub_is_transient_and_keeps_the_upload(blob_dir, monkeypatch):
+    """Storage failing while a parser streams must never destroy the upload, even when the
+    parser turns the error into a refusal of its own."""
+    tip = Tip.objects.create(receipt_hash="x" * 64, sealed_content=b"")
+    attachment = _raw_attachment(tip, position=1)
+
+    class FullDisk:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    real_seal = crypto.seal_stream
+    monkeypatch.setattr(crypto, "seal_stream", lambda *a, **kw: FullDisk(real_seal(*a, **kw)))
+
+    def parser_that_swallows_errors(kind, src, dst, *, max_pixels):
+        with contextlib.suppress(OSError):
+            dst.write(src.read())
+        raise scrub.Rejected("truncated", "the parser saw the stream end")
+
+    monkeypatch.setattr("submissions.scrub.scrub", parser_that_swallows_errors)
+    with pytest.raises(services.StorageFailed):
+        services.attachment_scrub(attachment_id=str(attachment.pk))
+    kept = Attachment.objects.get(pk=attachment.pk)
+    assert kept.state == "received" and (blob_dir / kept.blob_name).exists()
+
+    monkeypatch.undo()  # the disk has room again: the retry cleans it
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
     services.attachment_scrub(attachment_id=str(attachment.pk))
     assert Attachment.objects.get(pk=attachment.pk).state == "clean"
 
