@@ -32,8 +32,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 from submissions import scrub  # noqa: E402
 from tests.tools import disallowed_tags  # noqa: E402
 
-LOSSLESS_KINDS = {"jpeg", "png", "gif", "webp"}  # rebuilt from structures, pixels untouched
-CONVERTED_KINDS = {"tiff", "heic", "avif"}  # decoded and written anew (JPEG/PNG)
+# rebuilt from structures, coded pixels untouched
+LOSSLESS_KINDS = {"jpeg", "png", "gif", "webp", "heic", "avif"}
+CONVERTED_KINDS = {"tiff"}  # decoded and written anew (PNG)
 IMAGE_KINDS = LOSSLESS_KINDS | CONVERTED_KINDS
 MAX_PIXELS = 200_000_000
 
