@@ -509,3 +509,87 @@ def tar_gz_with_owner() -> bytes:
                        mtime=1_795_900_000) as packed:  # fmt: skip
         packed.write(raw.getvalue())
     return out.getvalue()
+
+
+# --- HEIF built box by box, for hostile variants ------------------------------------------------
+
+
+def _heif_box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I4s", len(body) + 8, kind) + body
+
+
+def _heif_full_box(kind: bytes, version: int, flags: int, body: bytes) -> bytes:
+    return _heif_box(kind, struct.pack(">I", (version << 24) | flags) + body)
+
+
+def heif_primary(colour: tuple[int, int, int] | None = None) -> dict[str, object]:
+    """The primary picture of a pillow-heif HEIC: its property boxes and its coded data."""
+    from submissions.scrub import heif
+
+    data = heic_with_gps() if colour is None else _plain_heic(colour)
+    top = {kind: (start, stop) for kind, start, stop in heif._boxes(data, 0, len(data))}
+    meta = heif._parse_meta(data, *top[b"meta"], heif.Report(kind="heic", output_kind="heic"))
+    item = meta.items[meta.primary]
+    props = []
+    for essential, index in item.properties:
+        kind, body = meta.properties[index - 1]
+        props.append((essential, _heif_box(kind, body)))
+    return {"type": b"hvc1", "props": props, "data": heif._item_bytes(data, meta, item)}
+
+
+def _plain_heic(colour: tuple[int, int, int]) -> bytes:
+    import pillow_heif
+
+    out = io.BytesIO()
+    pillow_heif.from_pillow(Image.new("RGB", (64, 48), colour)).save(out, quality=90)
+    return out.getvalue()
+
+
+def heif_build(
+    items: list[dict[str, object]],
+    primary: int,
+    refs: tuple[tuple[bytes, int, list[int]], ...] = (),
+) -> bytes:
+    """A HEIC from items ({"id", "type", "props": [(essential, box)], "data", "extents"?})."""
+    ftyp = _heif_box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
+    hdlr = _heif_full_box(b"hdlr", 0, 0, bytes(4) + b"pict" + bytes(13))
+    pitm = _heif_full_box(b"pitm", 0, 0, struct.pack(">H", primary))
+    infe = b"".join(
+        _heif_full_box(b"infe", 2, 0, struct.pack(">HH", it["id"], 0) + it["type"] + b"\0")  # type: ignore[operator]
+        for it in items
+    )
+    iinf = _heif_full_box(b"iinf", 0, 0, struct.pack(">H", len(items)) + infe)
+    boxes: list[bytes] = []
+    links = b""
+    for it in items:
+        indexes = []
+        for essential, box in it["props"]:  # type: ignore[attr-defined]
+            if box not in boxes:
+                boxes.append(box)
+            indexes.append(struct.pack(">H", (essential << 15) | (boxes.index(box) + 1)))
+        links += struct.pack(">HB", it["id"], len(indexes)) + b"".join(indexes)
+    ipma = _heif_full_box(b"ipma", 0, 1, struct.pack(">I", len(items)) + links)
+    iprp = _heif_box(b"iprp", _heif_box(b"ipco", b"".join(boxes)) + ipma)
+    references = b"".join(
+        _heif_box(
+            kind,
+            struct.pack(">HH", source, len(targets))
+            + b"".join(struct.pack(">H", t) for t in targets),
+        )
+        for kind, source, targets in refs
+    )
+    iref = _heif_full_box(b"iref", 0, 0, references) if refs else b""
+
+    def iloc(base: int) -> bytes:
+        entries, offset = b"", base
+        for it in items:
+            extents = it.get("extents") or [(offset, len(it["data"]))]  # type: ignore[arg-type]
+            offset += len(it["data"])  # type: ignore[arg-type]
+            entries += struct.pack(">HHHH", it["id"], 0, 0, len(extents))
+            entries += b"".join(struct.pack(">II", o, n) for o, n in extents)  # type: ignore[misc]
+        return _heif_full_box(b"iloc", 1, 0, b"\x44\x00" + struct.pack(">H", len(items)) + entries)
+
+    before = hdlr + pitm + iinf + iref + iprp
+    base = len(ftyp) + 12 + len(before) + len(iloc(0)) + 8
+    meta = _heif_full_box(b"meta", 0, 0, before + iloc(base))
+    return ftyp + meta + _heif_box(b"mdat", b"".join(it["data"] for it in items))  # type: ignore[misc]

@@ -415,22 +415,6 @@ def test_heif_reencoded_when_asked():
     assert report.output_kind == "jpeg" and out.getvalue().startswith(b"\xff\xd8")
 
 
-def test_hevc_sei_units_are_dropped():
-    from submissions.scrub import heif
-
-    def nal(nal_type: int, payload: bytes) -> bytes:
-        unit = bytes([nal_type << 1, 1]) + payload
-        return struct.pack(">I", len(unit)) + unit
-
-    sei = nal(39, b"\x05x265 (build 199) - options: " + fixtures.OWNER)
-    picture = nal(19, b"coded slice")  # IDR
-    report = scrub.Report(kind="heic", output_kind="heic")
-    assert heif._hevc_units(sei + picture, 4, report) == picture
-    assert report.removed == ["HEVC SEI (encoder settings, vendor data)"]
-    with pytest.raises(scrub.Rejected):
-        heif._hevc_units(picture[:-3], 4, report)  # a truncated unit
-
-
 def test_gif_frames_and_looping_kept():
     cleaned, report = run(fixtures.gif_with_comments())
     image = Image.open(io.BytesIO(cleaned))
