@@ -36,6 +36,7 @@ def _read_capped(stream: BinaryIO) -> bytes:
 
 def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Report:
     data = _read_capped(stream)
+    out = io.BytesIO()  # written whole once encoded: a failure past here is about our dst
     try:
         image = Image.open(io.BytesIO(data), formats=sorted(FORMATS[kind]))
         if image.width * image.height > max_pixels:
@@ -43,16 +44,35 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Rep
         frames = getattr(image, "n_frames", 1)
         upright = ImageOps.exif_transpose(image)
         upright.load()
+        output = _encode(upright, kind, out)
     except Rejected:
         raise
-    except Exception as exc:
+    except Image.DecompressionBombError as exc:
+        raise Rejected("too_large", f"the {kind.upper()} image is too large to decode") from exc
+    except Exception as exc:  # Pillow and its plugins raise OSError, SyntaxError, ValueError...
         raise Rejected("malformed", f"the {kind.upper()} image could not be decoded") from exc
+    dst.write(out.getvalue())
+    report = Report(kind=kind, output_kind=output)
+    report.remove("all metadata (converted to a new file)")
+    report.notes.append(f"converted from {kind.upper()} to {output.upper()}")
+    if frames > 1:
+        report.notes.append(f"only the first of {frames} pages/frames kept")
+    return report
+
+
+def _encode(upright: Image.Image, kind: str, dst: BinaryIO) -> str:
+    """Write a new image from the pixels alone (nothing of the original's info travels with
+    it); return its type."""
     alpha = "A" in upright.getbands() or "transparency" in upright.info
     output = "png" if kind in LOSSLESS_OUTPUT or alpha else "jpeg"
-    # A new image from the pixels alone: nothing of the original's info travels with it.
-    mode = ("RGBA" if alpha else "RGB") if output == "jpeg" or upright.mode not in (
-        "1", "L", "LA", "RGB", "RGBA", "I;16", "P"
-    ) else upright.mode  # fmt: skip
+    if alpha:  # a transparent colour (tRNS, GIF) becomes an alpha channel
+        mode = "LA" if upright.mode in ("1", "L", "LA") else "RGBA"
+    elif output == "png" and upright.mode in ("1", "L", "RGB", "I;16"):
+        mode = upright.mode
+    else:
+        # Palette images become RGB: raw pixel bytes carry indices, not colours, and the
+        # palette (with its unused entries) is part of the original file, not of the picture.
+        mode = "RGB"
     pixels = upright.convert(mode)
     clean = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
     if output == "jpeg":
@@ -61,9 +81,4 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Rep
         # zlib level 1 with run-length matching: a third of the default's time, about the same
         # size on photos (measured on the corpus TIFFs).
         clean.save(dst, "PNG", optimize=False, compress_level=1, compress_type=zlib.Z_RLE)
-    report = Report(kind=kind, output_kind=output)
-    report.remove("all metadata (converted to a new file)")
-    report.notes.append(f"converted from {kind.upper()} to {output.upper()}")
-    if frames > 1:
-        report.notes.append(f"only the first of {frames} pages/frames kept")
-    return report
+    return output

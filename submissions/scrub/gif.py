@@ -1,9 +1,10 @@
 """GIF: rebuilt block by block; the LZW image data is copied untouched.
 
 Kept: header, screen descriptor, colour tables, graphic control (timing, transparency), image
-descriptors and data, and the NETSCAPE/ANIMEXTS looping extension. Dropped: comments, plain
-text extensions, every other application extension (XMP lives in one), and anything after the
-trailer.
+descriptors and data, and the NETSCAPE2.0/ANIMEXTS1.0 looping extension, rebuilt from its
+loop count alone (its sub-blocks could carry anything). Reserved bits are cleared. Dropped:
+comments, plain text extensions, every other application extension (XMP lives in one, "XMP
+DataXMP"; ICC profiles in another), unknown extensions, and anything after the trailer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ def _color_table(flags: int) -> int:
     return 3 * (2 ** ((flags & 0x07) + 1)) if flags & 0x80 else 0
 
 
+def _loop_count(src: Source, report: Report) -> bytes | None:
+    """The two-byte loop count of a looping extension; its other sub-blocks are dropped."""
+    loop = None
+    while size := src.exact(1)[0]:
+        data = src.exact(size)
+        if loop is None and size == 3 and data[0] == 1:
+            loop = data[1:]
+        else:
+            report.remove("application extension data")
+    return loop
+
+
 def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
     src = Source(stream)
     report = Report(kind="gif", output_kind="gif")
@@ -44,6 +57,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
         raise Rejected("too_many_pixels", "the image is over the pixel limit")
     dst.write(header + src.exact(_color_table(flags)))
     images = 0
+    looped = False  # one looping extension is all a viewer reads
     for _ in range(MAX_BLOCKS):
         introducer = src.exact(1)
         if introducer == b"\x3b":  # trailer
@@ -52,6 +66,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
         if introducer == b"\x2c":  # image descriptor
             descriptor = src.exact(9)
             table = src.exact(_color_table(descriptor[8]))
+            descriptor = descriptor[:8] + bytes([descriptor[8] & 0xE7])  # reserved bits
             dst.write(introducer + descriptor + table + src.exact(1))  # + LZW minimum code size
             _sub_blocks(src, dst)
             images += 1
@@ -61,15 +76,15 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
                 block = src.exact(6)
                 if block[0] != 4 or block[5] != 0:
                     raise Rejected("malformed", "bad GIF graphic control block")
-                dst.write(introducer + label + block)
+                dst.write(introducer + label + block[:1] + bytes([block[1] & 0x1F]) + block[2:])
             elif label == b"\xff":
                 size = src.exact(1)
                 ident = src.exact(size[0])
-                if ident in LOOPING:
-                    dst.write(introducer + label + size + ident)
-                    _sub_blocks(src, dst)
+                loop = _loop_count(src, report) if ident in LOOPING else _sub_blocks(src, None)
+                if loop is not None and not looped:
+                    dst.write(introducer + label + size + ident + b"\x03\x01" + loop + b"\x00")
+                    looped = True
                 else:
-                    _sub_blocks(src, None)
                     report.remove("application extension (e.g. XMP)")
             else:
                 _sub_blocks(src, None)

@@ -14,6 +14,20 @@ from typing import BinaryIO
 
 from .report import Rejected, Report
 
+_rereading = threading.local()
+
+
+def rereading_own_output() -> bool:
+    """True while the verifier re-reads a file we have just written.
+
+    Compression-ratio limits (zip bombs) are for uploads. Our own output is bounded already:
+    the first pass held its pixel counts, member counts and unpacked sizes to the limits, and
+    what we deflate anew (a flat picture, a run of blanks that came stored) may legitimately
+    compress far better than any upload is allowed to. Readers skip only the ratio check
+    when this is true; their size and count limits still apply.
+    """
+    return getattr(_rereading, "active", False)
+
 
 class _Discard:
     def write(self, data: bytes) -> int:
@@ -31,6 +45,7 @@ class Verifier:
         self._error: Exception | None = None
 
         def run() -> None:
+            _rereading.active = True  # this thread only ever reads our own output
             try:
                 self._report = scrub(kind, self._reader, _Discard(), max_pixels=max_pixels)  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - reported by finish()
