@@ -415,6 +415,41 @@ def test_pdf_jpeg_inside_other_filters_is_cleaned(filters, tmp_path):
     assert "metadata inside embedded JPEG images" in report.removed
 
 
+def pdf_with_jpeg2000(mode: str) -> bytes:
+    """A JPEG 2000 image whose JP2 file carries an XMP box and a codestream comment."""
+    picture = Image.new(mode, (24, 16), (200, 30, 90, 128)[: len(mode)] if mode != "L" else 77)
+    out = io.BytesIO()
+    picture.save(out, "JPEG2000", comment=b"made by " + fixtures.OWNER)
+    jp2 = out.getvalue()
+    xmp = fixtures.XMP_PACKET
+    jp2 += len(xmp + b"12345678").to_bytes(4, "big") + b"xml " + xmp  # an XML box at the end
+    document = _new_pdf()
+    image = pikepdf.Stream(document, jp2)
+    image.Type, image.Subtype, image.Filter = Name.XObject, Name.Image, Name.JPXDecode
+    image.Width, image.Height = 24, 16
+    page = document.pages[0]
+    page.Resources = Dictionary(XObject=Dictionary(Im0=image))
+    page.Contents = document.make_stream(b"q 100 0 0 100 50 50 cm /Im0 Do Q")
+    return _save(document)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_pdf_jpeg2000_images_stored_anew_without_their_boxes(mode, tmp_path):
+    source = pdf_with_jpeg2000(mode)
+    assert fixtures.OWNER in source
+    cleaned, report = run(source)
+    _assert_clean_pdf(cleaned, tmp_path, [fixtures.OWNER])
+    with pikepdf.open(io.BytesIO(cleaned)) as document:
+        image = pikepdf.PdfImage(document.pages[0].Resources.XObject.Im0)
+        assert image.filters == ["/FlateDecode"]
+        shown = image.as_pil_image()
+    with pikepdf.open(io.BytesIO(source)) as document:
+        raw = document.pages[0].Resources.XObject.Im0.read_raw_bytes()
+    expected = Image.open(io.BytesIO(raw)).convert("RGB" if mode != "L" else "L")
+    assert shown.size == (24, 16) and shown.convert(expected.mode).tobytes() == expected.tobytes()
+    assert "JPEG 2000 image boxes and comments (images stored anew)" in report.removed
+
+
 def test_pdf_wrapped_jpeg_bombs_and_odd_filters_refused(monkeypatch):
     monkeypatch.setattr(pdf, "MAX_IMAGE_BYTES", 1024 * 1024)
     document = _new_pdf()
