@@ -800,3 +800,18 @@ def test_every_reference_survives_or_goes_with_its_target():
         types = _member(cleaned, "[Content_Types].xml")
         for gone in _names(source) - _names(cleaned):
             assert gone.encode() not in types, gone
+
+
+def test_plain_zip_keeps_text_drops_markup_and_survives_its_own_recompression():
+    """A stored ZIP of blank lines deflates ~1000:1 when we write it: that is our output, not a
+    bomb. Markup members (an XMP sidecar, SVG behind a BOM) are dropped, plain text kept."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("notes.txt", "meet at the market\n" + " " * 2_000_000)
+        archive.writestr("IMG_1.xmp", b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + fixtures.OWNER)
+        archive.writestr("map.svg", b"\xef\xbb\xbf<svg><desc>" + fixtures.OWNER + b"</desc></svg>")
+    cleaned, report = run(buffer.getvalue())
+    assert _names(cleaned) == {"notes.txt"}
+    assert _member(cleaned, "notes.txt").startswith(b"meet at the market\n")
+    assert fixtures.OWNER not in _plain(cleaned)
+    assert any(item.startswith("markup") for item in report.removed)

@@ -89,6 +89,18 @@ def text_kind(data: bytes) -> str:
     return "text"
 
 
+def unrecognised_member(kind: str, data: bytes, report: Report) -> bytes | None:
+    """An archive member of no known type: plain text is kept as it is (it has no metadata
+    structure), markup is dropped and reported, anything else refuses the archive."""
+    found = text_kind(data) if kind == "unknown" else "markup"
+    if found == "text":
+        return data
+    if found == "markup":
+        report.remove(MARKUP)
+        return None
+    raise Rejected("unsupported", "a file inside the archive (unrecognised) cannot be cleaned")
+
+
 # --------------------------------------------------------------------------------- bounds
 
 _state = threading.local()
@@ -246,12 +258,7 @@ def _clean_member(data: bytes, report: Report, max_pixels: int, depth: int) -> b
     if kind in ("tar", "gzip", "zip") and depth >= MAX_DEPTH:
         raise Rejected("too_large", "archives are nested too deeply")
     if kind in ("unknown", "xml"):
-        found = text_kind(data) if kind == "unknown" else "markup"
-        if found == "text":
-            return data  # plain text has no metadata structure
-        if found == "markup":
-            report.remove(MARKUP)
-            return None
+        return unrecognised_member(kind, data, report)
     if kind not in SUPPORTED:
         raise Rejected("unsupported", f"a file inside the archive ({kind}) cannot be cleaned")
     out = io.BytesIO()

@@ -45,8 +45,10 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from .archive import unrecognised_member
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES
+from .verify import rereading_own_output
 
 MAX_MEMBERS = 10_000
 MAX_TOTAL = 1024 * 1024 * 1024  # uncompressed bytes, across all nesting levels of one file
@@ -618,7 +620,10 @@ class _Zip:
         if total > MAX_TOTAL:
             raise Rejected("too_large", "the archive unpacks to more than the limit")
         packed = sum(i.compress_size for i in self.infos)
-        if total > 1024 * 1024 and total > MAX_RATIO * packed:
+        # Ratios are for uploads: what we deflated ourselves (a flat picture, blanks that came
+        # stored) may compress far better, and was held to the size limits on the way in.
+        self.check_ratio = not rereading_own_output()
+        if self.check_ratio and total > 1024 * 1024 and total > MAX_RATIO * packed:
             raise Rejected("too_large", "the archive is a compression bomb")
         budget.charge(total)
         # Packaging that can identify: comments, times, tool-specific extra fields.
@@ -630,7 +635,8 @@ class _Zip:
         return [i.filename for i in self.infos]
 
     def read(self, info: zipfile.ZipInfo) -> bytes:
-        if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+        ratio = info.file_size / info.compress_size if info.compress_size else 0
+        if self.check_ratio and ratio > MAX_RATIO:
             raise Rejected("too_large", "an archive member is a compression bomb")
         try:
             with self.zip.open(info) as handle:
@@ -1075,8 +1081,11 @@ def _clean_archive(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixel
         if kind == "zip":
             cleaned = _clean_media(info.filename, data, report, max_pixels, depth, budget)
             assert cleaned is not None
-        elif kind == "unknown" and _is_text(data):
-            cleaned = data  # plain text has no metadata structure
+        elif kind in ("unknown", "xml"):
+            kept = unrecognised_member(kind, data, report)
+            if kept is None:
+                continue
+            cleaned = kept
         elif kind in SUPPORTED:
             buffer = io.BytesIO()
             _merge(report, scrub(kind, io.BytesIO(data), buffer, max_pixels=max_pixels))
@@ -1085,14 +1094,6 @@ def _clean_archive(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixel
             raise Rejected("unsupported", f"a file inside the archive ({kind}) cannot be cleaned")
         _write(out, info.filename, cleaned)
     return "zip"
-
-
-def _is_text(data: bytes) -> bool:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return not any(ord(c) < 32 and c not in "\t\n\r\f" for c in text)
 
 
 def scrub_zip(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, depth: int = 0,
