@@ -156,6 +156,45 @@ def test_x265_settings_removed_from_hvcc(extension, tmp_path):
     assert "supplemental data (SEI) in the decoder configuration" in report.removed
 
 
+def _with_packet(source: bytes, index: int, change: object) -> bytes:
+    """The MP4 remuxed by PyAV with packet `index` of its video replaced by change(bytes)."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(source)) as movie, av.open(out, "w", format="mp4") as target:
+        stream = target.add_stream_from_template(movie.streams.video[0])
+        for number, packet in enumerate(movie.demux(movie.streams.video[0])):
+            if packet.size == 0:
+                continue
+            if number == index:
+                data = change(bytes(packet))  # type: ignore[operator]
+                new = av.Packet(data)
+                new.pts, new.dts, new.time_base = packet.pts, packet.dts, packet.time_base
+                new.is_keyframe = packet.is_keyframe
+                packet = new
+            packet.stream = stream
+            target.mux(packet)
+    return out.getvalue()
+
+
+def test_sei_in_every_mp4_frame_removed_and_damaged_frames_refused(tmp_path):
+    """MP4/MKV keep H.264 units after their lengths: SEI (x264 settings, a phone's own user
+    data in any frame) is cut by walking them; a length that overruns refuses the file."""
+    source = _ffmpeg(tmp_path, "x264.mp4", *TESTSRC, "-c:v", "libx264")
+    user_data = (
+        bytes([6, 5, 20 + len(fixtures.OWNER)]) + bytes(16) + b"GPS " + fixtures.OWNER + b"\x80"
+    )
+    sei = struct.pack(">I", len(user_data)) + user_data
+    tagged = _with_packet(source, 3, lambda data: sei + data)
+    assert fixtures.OWNER in tagged and b"x264 - core" in tagged
+    cleaned, report = run(tagged)
+    assert fixtures.OWNER not in cleaned and b"x264" not in cleaned
+    assert media.SEI in report.removed
+    assert _decodes(_write(tmp_path / "out.mov", cleaned))["video"] == 10
+    damaged = _with_packet(source, 4, lambda data: struct.pack(">I", 1 << 30) + data[4:])
+    with pytest.raises(scrub.Rejected) as info:
+        run(damaged)
+    assert info.value.code == "malformed"
+
+
 @pytest.mark.parametrize("extension", ["mkv", "avi"])
 def test_x264_settings_removed_in_other_containers(extension, tmp_path):
     source = _ffmpeg(tmp_path, f"x264.{extension}", *TESTSRC, "-c:v", "libx264")
