@@ -828,12 +828,21 @@ def _copy_packets(source: Any, kept: list[Any], output: Any, kind: str, report: 
         output.mux(packet)
         packets += 1
 
+    # Streams whose packets go through untouched (audio, mostly) take the short way: a
+    # 200 MB video is thousands of packets, and this loop is the remux's only Python.
+    untouched = {i: mapping[i] for i in mapping if i not in filters | cleaners | views}
     for packet in source.demux(kept):
-        if packet.dts is None and packet.size == 0:
-            continue  # the demuxer's flush packet
-        if packet.size > MAX_PACKET:
+        size = packet.size
+        if size > MAX_PACKET:
             raise Rejected("malformed", "the file has an oversized packet")
-        index = packet.stream.index
+        if not size and packet.dts is None:
+            continue  # the demuxer's flush packet
+        index = packet.stream_index
+        if target := untouched.get(index):
+            packet.stream = target
+            output.mux(packet)
+            packets += 1
+            continue
         bsf = filters.get(index)
         for out_packet in bsf.filter(packet) if bsf else (packet,):
             mux(index, out_packet)
