@@ -628,3 +628,91 @@ def test_converter_turns_pillow_errors_into_rejections():
     with pytest.raises(scrub.Rejected) as info:  # the strip is shorter than the image
         run(_tiff(64, 64, b"\x80" * 64))
     assert info.value.code == "malformed"
+
+
+# --- independent review 2: units outside the allowlist, stream languages, packet side data -----
+
+
+def _remuxed(source: bytes, container: str, change: object) -> bytes:
+    """Every video packet of `source` replaced by change(bytes), written as `container`."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(source)) as movie, av.open(out, "w", format=container) as target:
+        stream = target.add_stream_from_template(movie.streams.video[0])
+        for packet in movie.demux(movie.streams.video[0]):
+            if packet.size == 0:
+                continue
+            new = av.Packet(change(bytes(packet)))  # type: ignore[operator]
+            new.pts, new.dts, new.time_base = packet.pts, packet.dts, packet.time_base
+            new.is_keyframe = packet.is_keyframe
+            new.stream = stream
+            target.mux(new)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("container", "prefix"), [("mp4", None), ("matroska", None),
+                                                   ("avi", b"\x00\x00\x00\x01")])  # fmt: skip
+def test_h264_units_outside_the_allowlist_are_dropped(container, prefix, tmp_path):
+    """Unspecified NAL types (24-31) and filler are skipped by decoders: they can carry
+    anything, in MP4/MKV (length-prefixed) and AVI (Annex B) alike."""
+    source = _ffmpeg(tmp_path, "plain.mp4", *TESTSRC, "-c:v", "libx264")
+    if container == "avi":
+        source = _ffmpeg(tmp_path, "plain.avi", "-i", str(tmp_path / "plain.mp4"), "-c", "copy",
+                         "-bsf:v", "h264_mp4toannexb")  # fmt: skip
+    unit = bytes([31]) + b"NAL31 " + fixtures.OWNER + b" " + fixtures.SERIAL
+    head = prefix if prefix is not None else struct.pack(">I", len(unit))
+    tagged = _remuxed(source, container, lambda data: head + unit + data)
+    assert fixtures.OWNER in tagged
+    cleaned, _ = run(tagged)
+    assert fixtures.OWNER not in cleaned and fixtures.SERIAL not in cleaned
+    extension = {"matroska": "mkv"}.get(container, container)
+    assert _decodes(_write(tmp_path / f"out.{extension}", cleaned))["video"] == 10
+
+
+def test_a_stream_language_that_is_not_a_language_code_is_dropped(tmp_path):
+    source = _ffmpeg(tmp_path, "lang.mkv", *TESTSRC, "-c:v", "libx264",
+                     "-metadata:s:v:0", "language=John-Smith-51.5007N")  # fmt: skip
+    with av.open(io.BytesIO(source)) as movie:
+        assert movie.streams.video[0].metadata["language"] == "John-Smith-51.5007N"
+    cleaned, _ = run(source)
+    assert b"John-Smith" not in cleaned
+    kept = _ffmpeg(tmp_path, "eng.mkv", *TESTSRC, "-c:v", "libx264", "-metadata:s:v:0",
+                   "language=spa")  # fmt: skip
+    cleaned, _ = run(kept)
+    with av.open(io.BytesIO(cleaned)) as movie:
+        assert movie.streams.video[0].metadata.get("language") == "spa"
+
+
+def _ebml(element: int, payload: bytes | list[bytes]) -> bytes:
+    body = b"".join(payload) if isinstance(payload, list) else payload
+    size = next(n for n in range(1, 9) if len(body) < (1 << (7 * n)) - 1)
+    head = element.to_bytes((element.bit_length() + 7) // 8, "big")
+    return head + (len(body) | (1 << (7 * size))).to_bytes(size, "big") + body
+
+
+def test_packet_side_data_is_not_copied(tmp_path):
+    """Matroska BlockAdditions come out of FFmpeg as packet side data, and its muxer writes
+    them back: dropped."""
+    secret = b"BLOCKADD " + fixtures.OWNER
+    audio = _ebml(0xE1, [_ebml(0xB5, struct.pack(">d", 8000.0)), _ebml(0x9F, b"\x01"),
+                         _ebml(0x6264, b"\x10")])  # fmt: skip
+    track = _ebml(0xAE, [_ebml(0xD7, b"\x01"), _ebml(0x73C5, b"\x01"), _ebml(0x83, b"\x02"),
+                         _ebml(0x86, b"A_PCM/INT/LIT"), audio])  # fmt: skip
+    info = _ebml(0x1549A966, [_ebml(0x2AD7B1, struct.pack(">I", 1_000_000))])
+    groups = [
+        _ebml(0xA0, [_ebml(0xA1, b"\x81" + struct.pack(">hB", n * 100, 0) + bytes(1600)),
+                     _ebml(0x75A1, [_ebml(0xA6, [_ebml(0xEE, b"\x01"), _ebml(0xA5, secret)])])])
+        for n in range(10)
+    ]  # fmt: skip
+    header = _ebml(0x1A45DFA3, [_ebml(0x4286, b"\x01"), _ebml(0x42F7, b"\x01"),
+                                _ebml(0x42F2, b"\x04"), _ebml(0x42F3, b"\x08"),
+                                _ebml(0x4282, b"matroska"), _ebml(0x4287, b"\x04"),
+                                _ebml(0x4285, b"\x02")])  # fmt: skip
+    segment = _ebml(0x18538067, [info, _ebml(0x1654AE6B, [track]),
+                                 _ebml(0x1F43B675, [_ebml(0xE7, b"\x00"), *groups])])  # fmt: skip
+    source = header + segment
+    with av.open(io.BytesIO(source)) as movie:
+        first = next(p for p in movie.demux() if p.size)
+        assert any(secret in bytes(side) for side in first.iter_sidedata())
+    cleaned, report = run(source)
+    assert secret not in cleaned
+    assert "packet side data" in report.removed

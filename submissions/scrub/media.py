@@ -73,15 +73,27 @@ IO_BUFFER = 1024 * 1024  # fewer, larger Python-level reads and writes
 # version and every encoder setting there, phones their own user data. AV1 metadata OBUs hold
 # the same kind of vendor data (ITU-T T.35), padding OBUs anything at all.
 SEI = "supplemental data (SEI) in the video bitstream"
+# Unit types that make the picture, an allowlist: anything else (SEI, filler, reserved and
+# unspecified types, which decoders skip and so can carry anything) is dropped.
+H264_UNITS = {1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 13}  # slices, SPS/PPS, AUD, end marks, SPS ext.
+HEVC_UNITS = set(range(10)) | set(range(16, 22)) | {32, 33, 34, 35, 36, 37}
+KEPT_UNITS = {"h264": H264_UNITS, "hevc": HEVC_UNITS}
+
+
+def _pass_types(types: set[int]) -> str:
+    return "filter_units=pass_types=" + "|".join(str(t) for t in sorted(types))
+
+
 BITSTREAM_FILTERS = {
-    "h264": ("filter_units=remove_types=6", SEI),
-    "hevc": ("filter_units=remove_types=39|40", SEI),
-    "av1": ("filter_units=remove_types=5|15", "metadata units (OBU) in the video bitstream"),
+    "h264": (_pass_types(H264_UNITS), SEI),
+    "hevc": (_pass_types(HEVC_UNITS), SEI),
+    "av1": (_pass_types({1, 2, 3, 4, 6, 7}), "metadata units (OBU) in the video bitstream"),
     # DivX "packed" B-frames, recognised by the decoder from the user data dropped below.
     "mpeg4": ("mpeg4_unpack_bframes", ""),
 }
 # What a clean output may still carry: structure, not provenance.
 SAFE_KEYS = {"major_brand", "minor_version", "compatible_brands", "language", "DURATION"}
+LANGUAGE = re.compile(r"[a-z]{3}")
 SAFE_VALUES = {
     ("handler_name", "VideoHandler"),
     ("handler_name", "SoundHandler"),
@@ -95,7 +107,10 @@ TAIL = 512
 
 def _identifying(metadata: dict[str, str]) -> list[str]:
     return sorted(
-        k for k, v in metadata.items() if k not in SAFE_KEYS and (k, v) not in SAFE_VALUES
+        k
+        for k, v in metadata.items()
+        if (k not in SAFE_KEYS and (k, v) not in SAFE_VALUES)
+        or (k == "language" and not LANGUAGE.fullmatch(v))
     )
 
 
@@ -548,13 +563,10 @@ def _packet_cleaner(
     return None
 
 
-SEI_TYPES = {"h264": {6}, "hevc": {39, 40}}
-
-
 def _length_prefixed(codec: str, extradata: bytes | None) -> int | None:
     """The NAL length size when H.264/HEVC packets are stored as MP4 and Matroska store them
     (each unit after its length; the configuration is an avcC/hvcC record), else None."""
-    if codec not in SEI_TYPES or not extradata or extradata[0] != 1:
+    if codec not in KEPT_UNITS or not extradata or extradata[0] != 1:
         return None
     if codec == "h264" and len(extradata) >= 5:
         return (extradata[4] & 3) + 1
@@ -564,10 +576,10 @@ def _length_prefixed(codec: str, extradata: bytes | None) -> int | None:
 
 
 def _sei_cleaner(codec: str, length_size: int, report: Report) -> Callable[[memoryview], Any]:
-    """SEI units dropped from length-prefixed packets by walking the lengths: a few steps per
-    frame. FFmpeg's filter_units would rewrite every packet to Annex B for the muxer to convert
-    back, four times the cost of the whole remux."""
-    sei = SEI_TYPES[codec]
+    """Units other than picture units (SEI first of all) dropped from length-prefixed packets
+    by walking the lengths: a few steps per frame. FFmpeg's filter_units would rewrite every
+    packet to Annex B for the muxer to convert back, four times the cost of the whole remux."""
+    allowed = KEPT_UNITS[codec]
 
     def clean(data: memoryview) -> Any:
         pos, kept, size = 0, [], len(data)
@@ -578,7 +590,7 @@ def _sei_cleaner(codec: str, length_size: int, report: Report) -> Callable[[memo
                 raise Rejected("malformed", "a video frame is damaged")
             header = data[pos + length_size]
             kind = header & 0x1F if codec == "h264" else (header >> 1) & 0x3F
-            if kind not in sei:
+            if kind in allowed:
                 kept.append(data[pos:end])
             pos = end
         if sum(map(len, kept)) == size:
@@ -789,8 +801,9 @@ def _copy_packets(source: Any, kept: list[Any], output: Any, kind: str, report: 
         except (av.error.FFmpegError, ValueError) as exc:
             raise Rejected("unsupported", f"this {kind} codec cannot be rewritten") from exc
         out_stream.metadata.clear()
-        if "language" in in_stream.metadata:
-            out_stream.metadata["language"] = in_stream.metadata["language"]
+        language = in_stream.metadata.get("language", "")
+        if LANGUAGE.fullmatch(language):  # an ISO 639-2 code, not any string in its place
+            out_stream.metadata["language"] = language
         index = in_stream.index
         mapping[index] = out_stream
         length_size = _length_prefixed(_codec(in_stream), in_stream.codec_context.extradata)
@@ -824,6 +837,9 @@ def _copy_packets(source: Any, kept: list[Any], output: Any, kind: str, report: 
                 clean = view(data)
                 if clean is not data:
                     packet = _repacked(packet, clean)
+        if packet.buffer_size and next(packet.iter_sidedata(), None) is not None:
+            packet = _repacked(packet, bytes(packet))  # side data can carry anything
+            report.remove("packet side data")
         packet.stream = mapping[index]
         output.mux(packet)
         packets += 1
@@ -839,6 +855,9 @@ def _copy_packets(source: Any, kept: list[Any], output: Any, kind: str, report: 
             continue  # the demuxer's flush packet
         index = packet.stream_index
         if target := untouched.get(index):
+            if next(packet.iter_sidedata(), None) is not None:
+                packet = _repacked(packet, bytes(packet))  # side data can carry anything
+                report.remove("packet side data")
             packet.stream = target
             output.mux(packet)
             packets += 1
