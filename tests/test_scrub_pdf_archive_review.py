@@ -801,3 +801,25 @@ def test_own_output_may_compress_better_than_the_ratio_limit():
     cleaned, _ = run(source)
     assert len(text) > archive.MAX_RATIO * len(cleaned)  # the output alone would be refused
     assert gzip.decompress(cleaned) == text
+
+
+def test_pdf_page_content_bomb_refused_quickly_in_bounded_memory():
+    """A page description that inflates to gigabytes: measured with a cap before QPDF would
+    decode it whole (it took 25 s and 2 GB for a 1 MB file)."""
+    document = _new_pdf()
+    inflate = zlib.compressobj(9)
+    bomb = b"".join(inflate.compress(bytes(64 * 1024 * 1024)) for _ in range(4)) + inflate.flush()
+    document.pages[0].Contents = pikepdf.Stream(document, bomb, Filter=Name.FlateDecode)
+    data = _save(document)
+    assert len(data) < 1024 * 1024
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(scrub.Rejected) as info:
+            run(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.code == "too_large"
+    assert time.monotonic() - started < 10
+    assert peak < 400 * 1024 * 1024  # the cap (128 MiB) and the file, not the bomb

@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES, sniff
+from .source import read_capped
 
 MAX_MEMBERS = 10_000
 MAX_TOTAL = 1024 * 1024 * 1024  # unpacked bytes, across all nesting levels of one upload
@@ -349,9 +350,8 @@ def _scrub_gzip(stream: BinaryIO, dst: BinaryIO, max_pixels: int, depth: int) ->
                 report.extension = "tar.gz"
                 _merge(report, _scrub_tar(source, out, max_pixels, depth + 1))  # type: ignore[arg-type]
             else:
-                data = source.read(MAX_MEMBER + 1)
-                if len(data) > MAX_MEMBER:
-                    raise Rejected("too_large", "the gzip file unpacks to more than the limit")
+                too_large = "the gzip file unpacks to more than the limit"
+                data = read_capped(source, MAX_MEMBER, too_large)
                 cleaned = _clean_member(data, report, max_pixels, depth)
                 if cleaned is None:
                     raise Rejected("unsupported", "compressed markup files cannot be cleaned")

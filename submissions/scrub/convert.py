@@ -16,6 +16,7 @@ import pillow_heif
 from PIL import Image, ImageOps, TiffImagePlugin  # noqa: F401 - loaded with the worker
 
 from .report import Rejected, Report
+from .source import read_capped
 
 MAX_BYTES = 512 * 1024 * 1024
 pillow_heif.register_heif_opener()
@@ -28,10 +29,7 @@ LOSSLESS_OUTPUT = {"tiff", "png", "gif"}  # drawings and screenshots: keep every
 
 
 def _read_capped(stream: BinaryIO) -> bytes:
-    data = stream.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise Rejected("too_large", "the image file is too large to convert")
-    return data
+    return read_capped(stream, MAX_BYTES, "the image file is too large to convert")
 
 
 def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Report:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .report import Rejected, Report
+from .source import read_capped
 
 MAX_BYTES = 256 * 1024 * 1024
 MAX_ITEMS = 4096  # a 48-megapixel phone photo has a few hundred tiles
@@ -541,9 +542,7 @@ def _file_type(body: bytes, report: Report) -> bytes:
 
 
 def scrub(src: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
-    data = src.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise Rejected("too_large", "the image file is too large")
+    data = read_capped(src, MAX_BYTES, "the image file is too large")
     report = Report(kind="heic", output_kind="heic")
     ftyp = meta_box = None
     for kind, start, stop in _boxes(data, 0, len(data)):

@@ -48,6 +48,7 @@ from lxml import etree
 from .archive import unrecognised_member
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES
+from .source import read_capped
 from .verify import rereading_own_output
 
 MAX_MEMBERS = 10_000
@@ -1104,10 +1105,7 @@ def scrub_zip(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, depth: int = 
     except (AttributeError, OSError):
         seekable = False
     if not seekable:  # the verifier's pipe: ZIP needs its central directory at the end
-        data = stream.read(MAX_TOTAL + 1)
-        if len(data) > MAX_TOTAL:
-            raise Rejected("too_large", "the archive is too large")
-        stream = io.BytesIO(data)
+        stream = io.BytesIO(read_capped(stream, MAX_TOTAL, "the archive is too large"))
     source = _Zip(stream, budget)
     report = Report(kind="zip", output_kind="zip")
     if source.packaging:

@@ -34,11 +34,13 @@ from PIL import Image
 
 from . import jpeg
 from .report import Rejected, Report
+from .source import read_capped
 
 MAX_BYTES = 256 * 1024 * 1024
 MAX_OBJECTS = 2_000_000
 MAX_FIELDS = 100_000
 MAX_IMAGE_BYTES = MAX_BYTES  # an embedded JPEG unwrapped from its outer filters
+MAX_CONTENT_BYTES = 128 * 1024 * 1024  # page descriptions, decoded, all pages together
 # Keys that hold metadata, code or hidden payloads, wherever they appear.
 DROP_KEYS = {
     "/Metadata": "XMP metadata",
@@ -96,15 +98,13 @@ ANNOT_SUBTYPES = {
 WEB_SCHEMES = (b"http://", b"https://", b"mailto:")
 JPEG_FILTERS = {"/DCTDecode", "/DCT"}
 SIGNATURES = "digital signatures (signer, certificate, reason, place, time)"
-UNWRAPPABLE = "an image in the PDF is encoded in a way that cannot be cleaned"
+UNWRAPPABLE = "part of the PDF is encoded in a way that cannot be checked (LZW, predictors...)"
 UNREADABLE = "document structures that could not be read"
 ACTIONS = "actions that open files, run code, play media or submit forms"
 
 
 def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
-    data = stream.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise Rejected("too_large", "the PDF is too large to clean")
+    data = read_capped(stream, MAX_BYTES, "the PDF is too large to clean")
     report = Report(kind="pdf", output_kind="pdf")
     try:
         pdf = pikepdf.open(io.BytesIO(data))
@@ -147,12 +147,56 @@ def _clean(pdf: pikepdf.Pdf, report: Report, max_pixels: int) -> None:
     widgets = _clean_form(root, report)
     for page in pdf.pages:
         _clean_page_annotations(page.obj, widgets, report)
+    forms = []
     for obj in _reachable(pdf):
         _clean_object(obj, widgets, report)
         if isinstance(obj, Stream):
             _clean_jpeg(pdf, obj, report, max_pixels)
             _clean_jpx(pdf, obj, report, max_pixels)
+            if obj.get("/Subtype") == Name.Form:
+                forms.append(obj)
+    _check_content_sizes(pdf, forms)
     pdf.remove_unreferenced_resources()
+
+
+def _check_content_sizes(pdf: pikepdf.Pdf, forms: list[Stream]) -> None:
+    """Page descriptions decode within bounds, checked before QPDF parses them.
+
+    remove_unreferenced_resources() (which drops images and fonts a page holds but does not
+    show: an uncropped original, say) decodes every content stream whole, in memory: a 1 MB
+    Flate bomb took 25 s and 2 GB. Here each is inflated with a cap first.
+    """
+    streams: list[object] = list(forms)
+    for page in pdf.pages:
+        contents = page.obj.get("/Contents")
+        streams.extend(contents if isinstance(contents, Array) else [contents])
+    total = 0
+    for stream in streams:
+        if not isinstance(stream, Stream):
+            continue
+        filters, parms = _filters(stream)
+        if not filters:
+            total += len(stream.read_raw_bytes())
+        elif filters == [Name.FlateDecode] and parms == [None]:
+            total += _inflated_size(stream.read_raw_bytes(), MAX_CONTENT_BYTES - total)
+        else:  # ASCII layers around Flate and the like: rare, decoded with the same cap
+            total += len(_unwrap(pdf, stream, filters, parms, limit=MAX_CONTENT_BYTES - total))
+        if total > MAX_CONTENT_BYTES:
+            raise Rejected("too_large", "the PDF unpacks to more than the limit")
+
+
+def _inflated_size(data: bytes, limit: int) -> int:
+    """How many bytes `data` inflates to, counted a megabyte at a time (nothing kept)."""
+    inflate, size = zlib.decompressobj(), 0
+    try:
+        while data and size <= limit:
+            size += len(inflate.decompress(data, 1024 * 1024))
+            data = inflate.unconsumed_tail
+    except zlib.error as exc:
+        raise Rejected("malformed", "a page of the PDF is damaged") from exc
+    if size > limit:
+        raise Rejected("too_large", "the PDF unpacks to more than the limit")
+    return size
 
 
 def _clean_trailer(pdf: pikepdf.Pdf, report: Report) -> None:
@@ -479,12 +523,19 @@ def _clean_jpx(pdf: pikepdf.Pdf, obj: Stream, report: Report, max_pixels: int) -
     report.remove("JPEG 2000 image boxes and comments (images stored anew)")
 
 
-def _unwrap(pdf: pikepdf.Pdf, obj: Stream, filters: list[object], parms: list[object]) -> bytes:
+def _unwrap(
+    pdf: pikepdf.Pdf,
+    obj: Stream,
+    filters: list[object],
+    parms: list[object],
+    limit: int | None = None,
+) -> bytes:
     """The JPEG inside its outer filters ([/FlateDecode /DCTDecode] and the like).
 
     Flate is inflated here with a bound (QPDF would inflate a bomb whole); the ASCII encodings
     only shrink, and QPDF decodes them. Other combinations are not seen in real files.
     """
+    limit = MAX_IMAGE_BYTES if limit is None else limit
     data = obj.read_raw_bytes()
     for name, parm in zip(filters, parms, strict=True):
         if str(name) in ("/FlateDecode", "/Fl") and (
@@ -492,11 +543,11 @@ def _unwrap(pdf: pikepdf.Pdf, obj: Stream, filters: list[object], parms: list[ob
         ):
             inflate = zlib.decompressobj()
             try:
-                data = inflate.decompress(data, MAX_IMAGE_BYTES + 1)
+                data = inflate.decompress(data, limit + 1)
             except zlib.error as exc:
-                raise Rejected("malformed", "an image in the PDF is damaged") from exc
-            if len(data) > MAX_IMAGE_BYTES:
-                raise Rejected("too_large", "an image in the PDF is too large")
+                raise Rejected("malformed", "a stream in the PDF is damaged") from exc
+            if len(data) > limit:
+                raise Rejected("too_large", "the PDF unpacks to more than the limit")
         elif str(name) in ("/ASCIIHexDecode", "/AHx", "/ASCII85Decode", "/A85"):
             data = Stream(pdf, data, Filter=name).read_bytes()
         else:

@@ -16,6 +16,18 @@ BLOCK = 64 * 1024
 RST_MARKERS = range(0xD0, 0xD8)
 
 
+def read_capped(stream: BinaryIO, limit: int, too_large: str) -> bytes:
+    """The whole stream, refused past `limit` bytes. Read a megabyte at a time: one read of
+    `limit` would have the buffered reader allocate all of it up front, for every file."""
+    chunks, size = [], 0
+    while chunk := stream.read(1024 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise Rejected("too_large", too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _truncated() -> Rejected:
     return Rejected("truncated", "the file ends in the middle of a structure")
 
