@@ -9,6 +9,7 @@ import io
 import struct
 import subprocess
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -716,3 +717,19 @@ def test_packet_side_data_is_not_copied(tmp_path):
     cleaned, report = run(source)
     assert secret not in cleaned
     assert "packet side data" in report.removed
+
+
+def test_sample_tables_declaring_more_than_the_file_holds_refused_quickly(tmp_path):
+    """A few kilobytes declaring 50 million samples made FFmpeg allocate 3.5 GB for its
+    index before any of our limits ran."""
+    source = bytearray(_ffmpeg(tmp_path, "small.mp4", *TESTSRC, "-c:v", "libx264"))
+    stsz = source.index(b"stsz")
+    source[stsz + 8 : stsz + 16] = struct.pack(">II", 1, 50_000_000)  # constant size, count
+    started = time.monotonic()
+    with pytest.raises(scrub.Rejected) as info:
+        run(bytes(source))
+    assert info.value.code == "malformed" and "samples" in info.value.detail
+    assert time.monotonic() - started < 2
+    cleaned, _ = run(_ffmpeg(tmp_path, "fragmented.mp4", *TESTSRC, "-c:v", "libx264",
+                             "-movflags", "frag_keyframe+empty_moov"))  # fmt: skip
+    assert _decodes(_write(tmp_path / "out.mov", cleaned))["video"] == 10
