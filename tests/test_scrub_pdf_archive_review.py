@@ -823,3 +823,50 @@ def test_pdf_page_content_bomb_refused_quickly_in_bounded_memory():
     assert info.value.code == "too_large"
     assert time.monotonic() - started < 10
     assert peak < 400 * 1024 * 1024  # the cap (128 MiB) and the file, not the bomb
+
+
+def pdf_with_private_entries() -> bytes:
+    """Identifying data in places the catalog and annotation allowlists do not cover: layer
+    usage (creator, user), an image's OPI link to the original, a reference XObject's path, a
+    geospatial viewport, a private page entry with an embedded file, XMP under another key."""
+    document = _new_pdf()
+    page = document.pages[0]
+    owner = String(fixtures.OWNER.decode())
+    layer = document.make_indirect(Dictionary(
+        Type=Name.OCG, Name=String("Layer 1"),
+        Usage=Dictionary(CreatorInfo=Dictionary(Creator=owner, Subtype=Name.Artwork),
+                         User=Dictionary(Type=Name.Ind, Name=owner)),
+    ))  # fmt: skip
+    document.Root.OCProperties = Dictionary(OCGs=Array([layer]), D=Dictionary(ON=Array([layer])))
+    opi = Dictionary(Type=Name.OPI, Version=2.0, F=String("C:\\Users\\OPI-CANARY\\IMG_1.tif"))
+    image = pikepdf.Stream(document, bytes(3), Type=Name.XObject, Subtype=Name.Image, Width=1,
+                           Height=1, ColorSpace=Name.DeviceRGB, BitsPerComponent=8,
+                           OPI=Dictionary({"/2.0": opi}))  # fmt: skip
+    external = Dictionary(F=String("/home/REF-CANARY/leak.pdf"), Page=0)
+    form = pikepdf.Stream(document, b"", Type=Name.XObject, Subtype=Name.Form,
+                          BBox=Array([0, 0, 1, 1]), Ref=external)  # fmt: skip
+    page.Resources = Dictionary(XObject=Dictionary(Im0=image, Fm0=form),
+                                Properties=Dictionary(MC0=layer))  # fmt: skip
+    page.Contents = document.make_stream(b"q /Im0 Do Q q /Fm0 Do Q /OC /MC0 BDC EMC")
+    geo = Dictionary(Type=Name.Measure, Subtype=Name.GEO,
+                     GPTS=Array([51.50071, -0.12461, 51.5008, -0.1246]))  # fmt: skip
+    page.obj.VP = Array([Dictionary(Type=Name.Viewport, BBox=Array([0, 0, 200, 200]),
+                                    Measure=geo)])  # fmt: skip
+    attached = pikepdf.Stream(document, b"EMBEDDED-CANARY original by " + fixtures.OWNER)
+    page.obj.PrivData = Dictionary(F=String("orig.docx"), EF=Dictionary(F=attached))
+    page.obj.Xmp = pikepdf.Stream(document, fixtures.XMP_PACKET, Type=Name.Metadata,
+                                  Subtype=Name.XML)  # fmt: skip
+    return _save(document)
+
+
+def test_pdf_private_entries_layers_links_and_geodata_dropped(tmp_path):
+    source = pdf_with_private_entries()
+    cleaned, report = run(source)
+    _assert_clean_pdf(cleaned, tmp_path, [fixtures.OWNER, b"OPI-CANARY", b"REF-CANARY",
+                                          b"EMBEDDED-CANARY", b"51.50071"])  # fmt: skip
+    assert {"layer usage details (creator application, user names)",
+            "geospatial registration (GPS points)", "links to original image files (OPI)",
+            "references to external documents"} <= set(report.removed)  # fmt: skip
+    with pikepdf.open(io.BytesIO(cleaned)) as document:
+        assert len(document.pages) == 1
+        assert "/Im0" in document.pages[0].Resources.XObject

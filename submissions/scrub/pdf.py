@@ -53,7 +53,29 @@ DROP_KEYS = {
     "/SpiderInfo": "web capture data",
     "/Perms": "permissions signature",
     "/DSS": "signature validation data (DSS)",
+    "/OPI": "links to original image files (OPI)",
+    "/Ref": "references to external documents",
+    "/EF": "embedded files",
+    "/RF": "embedded files",
+    "/Usage": "layer usage details (creator application, user names)",
+    "/VP": "geospatial registration (GPS points)",
+    "/Measure": "geospatial registration (GPS points)",
+    "/PtData": "geospatial registration (GPS points)",
 }
+# Page and XObject entries kept: what draws them. A tool's private entries go.
+PAGE_KEYS = {
+    "/Type", "/Parent", "/Resources", "/MediaBox", "/CropBox", "/BleedBox", "/TrimBox",
+    "/ArtBox", "/BoxColorInfo", "/Contents", "/Rotate", "/Group", "/Annots", "/B", "/Dur",
+    "/Trans", "/StructParents", "/Tabs", "/UserUnit",
+}  # fmt: skip
+STREAM_KEYS = {"/Length", "/Filter", "/DecodeParms", "/Type", "/Subtype", "/OC", "/Name",
+               "/StructParent", "/StructParents"}  # fmt: skip
+IMAGE_KEYS = STREAM_KEYS | {
+    "/Width", "/Height", "/ColorSpace", "/BitsPerComponent", "/Intent", "/ImageMask", "/Mask",
+    "/Decode", "/Interpolate", "/SMask", "/SMaskInData",
+}  # fmt: skip
+FORM_XOBJECT_KEYS = STREAM_KEYS | {"/FormType", "/BBox", "/Matrix", "/Resources", "/Group"}
+PRIVATE = "private entries of the tool that wrote the file"
 # Document catalog entries kept; the others (collections, legal attestations, requirements,
 # web capture, private entries of the tool that wrote the file...) are dropped.
 ROOT_KEYS = {
@@ -393,6 +415,17 @@ def _clean_object(obj: Dictionary | Stream, widgets: set[tuple[int, int]],
     kind = obj.get("/Type")
     if kind == Name.Filespec or kind == Name.EmbeddedFile:
         report.remove("embedded files")
+    if kind == Name.Page:
+        _keep_only(obj, PAGE_KEYS, PRIVATE, report)
+    if isinstance(obj, Stream):
+        subtype = obj.get("/Subtype")
+        if subtype == Name.XML or kind == Name.Metadata:  # XMP, under whatever key holds it
+            obj.write(b"")
+            report.remove("XMP metadata")
+        elif subtype == Name.Image:
+            _keep_only(obj, IMAGE_KEYS, PRIVATE, report)
+        elif subtype == Name.Form and kind in (None, Name.XObject):
+            _keep_only(obj, FORM_XOBJECT_KEYS, PRIVATE, report)
     if kind in (Name.Sig, Name.DocTimeStamp) or ("/ByteRange" in obj and "/Contents" in obj):
         _keep_only(obj, {"/Type"}, SIGNATURES, report)
     if obj.get("/O") == Name.UserProperties and "/P" in obj:
