@@ -733,3 +733,44 @@ def test_sample_tables_declaring_more_than_the_file_holds_refused_quickly(tmp_pa
     cleaned, _ = run(_ffmpeg(tmp_path, "fragmented.mp4", *TESTSRC, "-c:v", "libx264",
                              "-movflags", "frag_keyframe+empty_moov"))  # fmt: skip
     assert _decodes(_write(tmp_path / "out.mov", cleaned))["video"] == 10
+
+
+def _with_config(source: bytes, container: str, suffix: bytes) -> bytes:
+    """The file remuxed with `suffix` appended to every stream's decoder configuration."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(source)) as movie, av.open(out, "w", format=container) as target:
+        streams = {}
+        for stream in movie.streams:
+            streams[stream.index] = target.add_stream_from_template(stream)
+            config = stream.codec_context.extradata or b""
+            streams[stream.index].codec_context.extradata = config + suffix
+        for packet in movie.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream_index]
+                target.mux(packet)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("codec", "extension", "container"), [
+    ("aac", "m4a", "matroska"), ("aac", "m4a", "mp4"), ("libopus", "ogg", "ogg"),
+])  # fmt: skip
+def test_bytes_after_an_audio_configuration_are_dropped(codec, extension, container, tmp_path):
+    source = _ffmpeg(tmp_path, f"tone.{extension}", "-f", "lavfi", "-i", "sine=r=48000",
+                     "-t", "0.5", "-c:a", codec)  # fmt: skip
+    secret = b"CONFIG " + fixtures.OWNER + b" " + fixtures.SERIAL
+    tagged = _with_config(source, container, secret)
+    assert fixtures.SERIAL in tagged
+    cleaned, report = run(tagged)
+    assert fixtures.SERIAL not in cleaned and fixtures.OWNER not in cleaned
+    assert "data after the decoder configuration" in report.removed
+    with av.open(io.BytesIO(cleaned)) as movie:
+        assert sum(1 for _ in movie.decode(audio=0)) > 0
+
+
+def test_unknown_decoder_configurations_are_refused(tmp_path):
+    source = _ffmpeg(tmp_path, "anim.mov", *TESTSRC, "-c:v", "qtrle")
+    with pytest.raises(scrub.Rejected) as info:
+        run(_with_config(source, "mov", b"CONFIG " + fixtures.OWNER))
+    assert info.value.code == "unsupported"
+    cleaned, _ = run(source)  # without a configuration, the same video is fine
+    assert _decodes(_write(tmp_path / "out.mov", cleaned))["video"] == 10

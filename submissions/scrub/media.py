@@ -418,7 +418,40 @@ def _clean_config(codec: str, data: bytes | None, report: Report) -> bytes | Non
     if codec in ("mjpeg", "png"):  # not needed to decode; a place to hide things
         report.remove("extra data in the decoder configuration")
         return b""
-    return None
+    return _sized_config(codec, data, report)
+
+
+# Decoder configurations of fixed layout: the bytes the codec reads, nothing after them.
+# (MP3 and ADPCM in AVI/WAV carry their WAVEFORMAT extension: block sizes and coefficients.)
+CONFIG_SIZES = {"alac": 36, "wmav1": 4, "wmav2": 10, "wmapro": 18, "wmv1": 4, "wmv2": 4,
+                "mp3": 12, "mp2": 22, "adpcm_ima_wav": 2, "adpcm_ms": 32, "gsm_ms": 2}  # fmt: skip
+
+
+def _sized_config(codec: str, data: bytes, report: Report) -> bytes:
+    """Any other codec's configuration cut to the fields it has; refused when unknown.
+
+    FFmpeg copies a configuration byte for byte and no decoder reads past its fields, so
+    anything appended there (a name, coordinates) would ride along unseen.
+    """
+    if codec == "aac":  # AudioSpecificConfig: 2 bytes, 5 with the HE-AAC sync extension
+        size = len(data) if len(data) <= 5 else 2
+        frequency = (data[0] & 7) << 1 | data[1] >> 7 if len(data) > 1 else 15
+        lc_like = data[0] >> 3 in (1, 2, 3, 4) and frequency != 15 and (data[1] >> 3) & 0xF
+        if len(data) > 5 and not lc_like:
+            raise Rejected("unsupported", "this AAC configuration cannot be checked")
+    elif codec == "opus":  # OpusHead: 19 bytes, or 21 plus a channel map
+        size = 19 if len(data) < 19 or data[18] == 0 else 21 + data[9]
+    elif codec == "flac":  # STREAMINFO, with or without its block header
+        size = 42 if data.startswith(b"fLaC") else 34
+    elif codec in CONFIG_SIZES:
+        size = CONFIG_SIZES[codec]
+    else:
+        raise Rejected("unsupported", f"the {codec} decoder configuration cannot be checked")
+    if len(data) < size:
+        raise Rejected("malformed", f"the {codec} decoder configuration is damaged")
+    if len(data) > size:
+        report.remove("data after the decoder configuration")
+    return data[:size]
 
 
 # Packets cleaned one by one, in Python, after FFmpeg's bitstream filters.
