@@ -815,3 +815,36 @@ def test_plain_zip_keeps_text_drops_markup_and_survives_its_own_recompression():
     assert _member(cleaned, "notes.txt").startswith(b"meet at the market\n")
     assert fixtures.OWNER not in _plain(cleaned)
     assert any(item.startswith("markup") for item in report.removed)
+
+
+def test_date_fields_and_shared_workbook_history_removed():
+    """Word fields showing when the file was saved, made or printed; an Excel shared-workbook
+    history naming its users and keeping old cell values."""
+    body = (
+        '<w:p><w:fldSimple w:instr=" SAVEDATE \\@ &quot;yyyy-MM-dd&quot; "><w:r><w:t>2024-05-03'
+        " 23:17</w:t></w:r></w:fldSimple></w:p>"
+        '<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText> CREATEDATE '
+        '</w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>'
+        '2023-11-02 08:01</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'
+    )
+    docx = ooxml(
+        {"word/document.xml": (OX + "wordprocessingml.document.main+xml", _word_document(body)),
+         "docProps/core.xml": _core(), "docProps/app.xml": _app()},
+        {"": _root_rels("word/document.xml")},
+    )  # fmt: skip
+    cleaned, _ = run(docx)
+    _assert_absent(cleaned, ["2024-05-03 23:17", "2023-11-02 08:01"])
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    workbook = f'<workbook xmlns="{main}" xmlns:r="{R}"><sheets/></workbook>'
+    users = (f'<users xmlns="{main}" count="1"><userInfo guid="{{AAAAAAAA-2222-3333-4444-'
+             f'555555555555}}" name="{OWNER}" id="1" dateTime="{STAMP}"/></users>')  # fmt: skip
+    xlsx = ooxml(
+        {"xl/workbook.xml": (OX + "spreadsheetml.sheet.main+xml", workbook),
+         "xl/revisions/userNames.xml": (OX + "spreadsheetml.userNames+xml", users),
+         "docProps/core.xml": _core(), "docProps/app.xml": _app()},
+        {"": _root_rels("xl/workbook.xml"),
+         "xl/workbook.xml": [("rId9", f"{R}/usernames", "revisions/userNames.xml")]},
+    )  # fmt: skip
+    cleaned, report = run(xlsx)
+    _assert_absent(cleaned, [OWNER, "AAAAAAAA-2222"])
+    assert "revision history (user names, old values)" in report.removed

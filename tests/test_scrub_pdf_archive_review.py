@@ -870,3 +870,17 @@ def test_pdf_private_entries_layers_links_and_geodata_dropped(tmp_path):
     with pikepdf.open(io.BytesIO(cleaned)) as document:
         assert len(document.pages) == 1
         assert "/Im0" in document.pages[0].Resources.XObject
+
+
+def test_sparse_tar_members_refused_before_their_declared_size_is_read():
+    """A sparse member declares gigabytes its two kilobytes do not hold."""
+    member = tarfile.TarInfo("zeros.bin")
+    member.type = tarfile.GNUTYPE_SPARSE
+    member.size = 511 * 1024 * 1024
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
+        archive.addfile(member)
+    started = time.monotonic()
+    with pytest.raises(scrub.Rejected) as info:
+        run(buffer.getvalue())
+    assert info.value.code == "unsupported" and time.monotonic() - started < 5

@@ -303,6 +303,10 @@ def _scrub_tar(stream: BinaryIO, dst: BinaryIO, max_pixels: int, depth: int) -> 
                     report.remove("owner names, ids and timestamps")
                 if set(member.pax_headers) - PAX_KEPT:
                     report.remove("extended (PAX) headers")
+                if member.issparse():  # its declared size costs memory its bytes never did
+                    raise Rejected(
+                        "unsupported", "sparse files inside TAR archives are not supported"
+                    )
                 if not member.isfile():
                     if not member.isdir():
                         report.remove("links and special files")

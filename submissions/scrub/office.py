@@ -116,10 +116,15 @@ HIDDEN_RUN_KEEPS = {"rPr", "fldChar", "instrText", "footnoteReference", "endnote
                     "commentReference", "annotationRef"}  # fmt: skip
 # Word fields whose displayed result is a person, a property or a file path.
 IDENTITY_FIELDS = {"AUTHOR", "USERNAME", "USERINITIALS", "USERADDRESS", "LASTSAVEDBY",
-                   "FILENAME", "TEMPLATE", "DOCPROPERTY", "INFO"}  # fmt: skip
+                   "FILENAME", "TEMPLATE", "DOCPROPERTY", "INFO", "SAVEDATE", "CREATEDATE",
+                   "PRINTDATE", "EDITTIME", "REVNUM", "TITLE", "SUBJECT", "KEYWORDS",
+                   "COMMENTS", "FILESIZE"}  # fmt: skip
 # ODF fields showing the author, the user's profile (sender-*) or the file's path.
 ODF_IDENTITY_FIELDS = {"author-name", "author-initials", "creator", "initial-creator",
-                       "printed-by", "file-name", "template-name", "user-defined"}  # fmt: skip
+                       "printed-by", "file-name", "template-name", "user-defined",
+                       "creation-date", "creation-time", "modification-date",
+                       "modification-time", "print-date", "print-time", "editing-duration",
+                       "editing-cycles"}  # fmt: skip
 GUID = re.compile(
     r"\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?"
 )
@@ -182,6 +187,11 @@ APP_TYPE = _OX + "extended-properties+xml"
 MACROS = "macros"
 # Content types of parts dropped, and why.
 DROPPED_TYPES = {
+    # Shared-workbook history: user names and GUIDs, and the old values of edited cells.
+    _OX + "spreadsheetml.userNames+xml": "revision history (user names, old values)",
+    _OX + "spreadsheetml.revisionHeaders+xml": "revision history (user names, old values)",
+    _OX + "spreadsheetml.revisionLog+xml": "revision history (user names, old values)",
+    "application/vnd.ms-powerpoint.revisioninfo+xml": "revision information (client ids)",
     _OX + "custom-properties+xml": "custom properties",
     _OX + "customXmlProperties+xml": "custom XML",
     _OX + "spreadsheetml.printerSettings": "printer settings",
