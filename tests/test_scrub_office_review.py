@@ -864,3 +864,36 @@ def test_long_runs_of_removable_elements_refused_quickly():
         run(docx)
     assert info.value.code == "too_large"
     assert time.monotonic() - started < 10
+
+
+def test_excel_note_author_line_and_connection_strings_removed():
+    """Excel repeats a note's author as its first bold line; a data connection's string names
+    the workstation, the user and the server."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    comments = (
+        f'<comments xmlns="{main}"><authors><author>{OWNER}</author></authors><commentList>'
+        f'<comment ref="A1" authorId="0"><text><r><rPr><b/></rPr><t>{OWNER}:</t></r><r>'
+        '<t xml:space="preserve">\ncheck this</t></r></text></comment></commentList></comments>'
+    )
+    connections = (
+        f'<connections xmlns="{main}"><connection id="1" name="HR" type="1"><dbPr connection='
+        '"Provider=SQLOLEDB.1;Data Source=CORPSQL01;Workstation ID=JUANA-LAPTOP7;User ID='
+        'CORP\\jcanary" command="select 1"/></connection></connections>'
+    )
+    sheet = f'<worksheet xmlns="{main}"><sheetData/></worksheet>'
+    workbook = (f'<workbook xmlns="{main}" xmlns:r="{R}"><sheets><sheet name="S" sheetId="1" '
+                'r:id="rId1"/></sheets></workbook>')  # fmt: skip
+    xlsx = ooxml(
+        {"xl/workbook.xml": (OX + "spreadsheetml.sheet.main+xml", workbook),
+         "xl/worksheets/sheet1.xml": (OX + "spreadsheetml.worksheet+xml", sheet),
+         "xl/comments1.xml": (OX + "spreadsheetml.comments+xml", comments),
+         "xl/connections.xml": (OX + "spreadsheetml.connections+xml", connections),
+         "docProps/core.xml": _core(), "docProps/app.xml": _app()},
+        {"": _root_rels("xl/workbook.xml"),
+         "xl/workbook.xml": [("rId1", "worksheet", "worksheets/sheet1.xml"),
+                             ("rId2", "connections", "connections.xml")],
+         "xl/worksheets/sheet1.xml": [("rId1", "comments", "../comments1.xml")]},
+    )  # fmt: skip
+    cleaned, _ = run(xlsx)
+    _assert_absent(cleaned, [OWNER, "JUANA-LAPTOP7", "jcanary", "CORPSQL01"])
+    assert b"check this" in _member(cleaned, "xl/comments1.xml")

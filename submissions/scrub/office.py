@@ -115,6 +115,8 @@ PRUNED_WHEN_EMPTY = {"oleObjects", "controls", "externalReferences", "customProp
 # Word: a hidden run keeps only what holds the structure of fields and notes together.
 HIDDEN_RUN_KEEPS = {"rPr", "fldChar", "instrText", "footnoteReference", "endnoteReference",
                     "commentReference", "annotationRef"}  # fmt: skip
+# Excel data connections (xl/connections.xml): database, OLAP and text-import settings.
+CONNECTION_ELEMENTS = {"dbPr", "olapPr"}
 # Word fields whose displayed result is a person, a property or a file path.
 IDENTITY_FIELDS = {"AUTHOR", "USERNAME", "USERINITIALS", "USERADDRESS", "LASTSAVEDBY",
                    "FILENAME", "TEMPLATE", "DOCPROPERTY", "INFO", "SAVEDATE", "CREATEDATE",
@@ -326,6 +328,11 @@ def _charge_merge(characters: int) -> None:
         raise Rejected("too_large", "a document part is too complex to clean")
 
 
+def _in_comment(element: etree._Element) -> bool:
+    """A text run of an Excel note (comment/text/r/t): not the document's own text."""
+    return any(_local(ancestor.tag) == "comment" for ancestor in element.iterancestors())
+
+
 def _drop(element: etree._Element) -> None:
     """Remove an element, keeping the text that follows it (ODF mixes text and elements)."""
     parent = element.getparent()
@@ -400,6 +407,9 @@ class _Cleaner:
     report: Report
     ids: dict[str, str] = field(default_factory=dict)
     hidden_styles: set[str] = field(default_factory=set)
+    # Author names met so far: Excel writes the author's name again as the first, bold line
+    # of each note ("Alice Whistle:"), in the text, after the authors list.
+    names: set[str] = field(default_factory=set)
 
     def clean(self, data: bytes, references: set[str] | None = None) -> bytes:
         """Clean one part. `references`: the relationship ids the part may use (OOXML; None
@@ -454,8 +464,17 @@ class _Cleaner:
             self.report.remove(REMOVED_ELEMENTS.get(local, "revision and comment dates"))
             return []
         if local in PERSON_ELEMENTS and (element.text or "").strip() not in ("", ANONYMOUS):
+            if len(element.text.strip()) >= 3:  # type: ignore[union-attr]
+                self.names.add(element.text.strip())  # type: ignore[union-attr]
             element.text = ANONYMOUS
             self.report.remove("author and editor names")
+        elif local == "t" and element.text and self.names and _in_comment(element):
+            text = element.text
+            for name in self.names:
+                text = text.replace(name, ANONYMOUS)
+            if text != element.text:
+                element.text = text
+                self.report.remove("author names repeated in comment text")
         if not self._attributes(element, local, references):
             return []
         return element[:1]  # its first child, to walk next
@@ -474,6 +493,11 @@ class _Cleaner:
             elif name.startswith("rsid"):
                 del element.attrib[attribute]
                 self.report.remove("revision ids (rsid)")
+            elif local in CONNECTION_ELEMENTS and name in ("connection", "command"):
+                # Connection strings name the workstation, the user and the servers
+                # (Workstation ID=..., User ID=DOMAIN\user); the cached data stays.
+                del element.attrib[attribute]
+                self.report.remove("data connection settings (user, workstation, server)")
             elif name in DATE_ATTRIBUTES:
                 del element.attrib[attribute]
                 self.report.remove("revision and comment dates")
