@@ -897,3 +897,47 @@ def test_excel_note_author_line_and_connection_strings_removed():
     cleaned, _ = run(xlsx)
     _assert_absent(cleaned, [OWNER, "JUANA-LAPTOP7", "jcanary", "CORPSQL01"])
     assert b"check this" in _member(cleaned, "xl/comments1.xml")
+
+
+def test_bound_content_controls_and_spreadsheet_change_history_removed():
+    """Word's cover-page Author box shows the core properties' creator; an ODF spreadsheet's
+    change history keeps old cell values."""
+    body = (
+        "<w:sdt><w:sdtPr><w:dataBinding w:prefixMappings=\"xmlns:ns0='http://purl.org/dc/"
+        'elements/1.1/\'" w:xpath="/ns1:coreProperties[1]/ns0:creator[1]" w:storeItemID='
+        '"{6C3C8BC8-F283-45AE-878A-BAB7291924A1}"/></w:sdtPr><w:sdtContent><w:r><w:t>'
+        f"{OWNER}</w:t></w:r></w:sdtContent></w:sdt><w:p><w:r><w:t>kept</w:t></w:r></w:p>"
+    )
+    docx = ooxml(
+        {"word/document.xml": (OX + "wordprocessingml.document.main+xml", _word_document(body)),
+         "docProps/core.xml": _core(), "docProps/app.xml": _app()},
+        {"": _root_rels("word/document.xml")},
+    )  # fmt: skip
+    cleaned, _ = run(docx)
+    _assert_absent(cleaned, [OWNER])
+    assert b"kept" in _member(cleaned, "word/document.xml")
+    content = (
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+        ' xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:'
+        'names:tc:opendocument:xmlns:text:1.0" office:version="1.3"><office:body>'
+        "<office:spreadsheet><table:tracked-changes><table:cell-content-change table:id="
+        '"ct1"><table:cell-address table:column="0" table:row="0" table:table="0"/>'
+        "<table:previous><table:change-track-table-cell><text:p>OLD-VALUE-CANARY</text:p>"
+        "</table:change-track-table-cell></table:previous></table:cell-content-change>"
+        '</table:tracked-changes><table:table table:name="S"><table:table-row><table:table-cell>'
+        "<text:p>new value</text:p></table:table-cell></table:table-row></table:table>"
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.'
+        'opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
+        'manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    ods = fixtures._zip([("mimetype", b"application/vnd.oasis.opendocument.spreadsheet"),
+                         ("content.xml", content.encode()),
+                         ("META-INF/manifest.xml", manifest.encode())])  # fmt: skip
+    cleaned, report = run(ods)
+    _assert_absent(cleaned, ["OLD-VALUE-CANARY"])
+    assert b"new value" in _member(cleaned, "content.xml")
+    assert "deleted text (tracked changes)" in report.removed

@@ -74,6 +74,7 @@ REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 CT = "http://schemas.openxmlformats.org/package/2006/content-types"
 DC = "http://purl.org/dc/elements/1.1/"
 ODF_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+ODF_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 ANONYMOUS = "Anonymous"
 # Attributes (by local name) that name a person, and what they become.
 PERSON_ATTRIBUTES = {"author": ANONYMOUS, "initials": "A", "userId": "", "providerId": "",
@@ -459,6 +460,11 @@ class _Cleaner:
             children = self._odf_text(element, local)
             if children is not None:
                 return children
+        elif namespace == ODF_TABLE and local == "tracked-changes":
+            # A spreadsheet's change history: old cell values and deleted rows. Accepted.
+            _drop(element)
+            self.report.remove("deleted text (tracked changes)")
+            return []
         if element.tag == f"{{{DC}}}date" or local in REMOVED_ELEMENTS:
             _drop(element)
             self.report.remove(REMOVED_ELEMENTS.get(local, "revision and comment dates"))
@@ -534,6 +540,16 @@ class _Cleaner:
     ) -> list[etree._Element] | None:
         """Word-specific: deleted and hidden text, fields. None: go on with the generic rules."""
         namespace = _namespace(element.tag)
+        if local == "dataBinding":
+            # A content control showing a document property (the cover page's Author box,
+            # Quick Parts): its text is a copy of what the properties reset removed.
+            control = element.getparent()
+            control = control.getparent() if control is not None else None
+            if control is not None and _local(control.tag) == "sdt":
+                for text in control.iter(f"{{{namespace}}}t"):
+                    if text.text:
+                        text.text = ""
+                        self.report.remove("document properties shown in the text")
         if local in ("del", "moveFrom", "delText", "delInstrText"):
             # Tracked deletions hold the text the author removed: accepted, i.e. gone. (Inside
             # w:rPr, w:del only marks a deleted paragraph mark: it goes too.)
