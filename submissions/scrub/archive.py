@@ -107,9 +107,9 @@ def unrecognised_member(kind: str, data: bytes, report: Report) -> bytes | None:
 _state = threading.local()
 
 
-class _Budget:
-    """Unpacked bytes left for one upload, nested archives included: a gzip of a tar of gzips
-    must not multiply the limit."""
+class Budget:
+    """Unpacked bytes left for one upload, nested containers included: a gzip of a tar of
+    ZIPs of documents must not multiply the limit. Shared with office.py's ZIP reader."""
 
     def __init__(self) -> None:
         self.left = MAX_TOTAL
@@ -121,13 +121,13 @@ class _Budget:
 
 
 @contextmanager
-def _budget() -> Iterator[_Budget]:
+def upload_budget() -> Iterator[Budget]:
     """The budget of the upload being cleaned on this thread (nested calls share it)."""
     current = getattr(_state, "budget", None)
     if current is not None:
         yield current
         return
-    _state.budget = _Budget()
+    _state.budget = Budget()
     try:
         yield _state.budget
     finally:
@@ -149,7 +149,7 @@ class _Gunzip:
     the original name, comment, extra field and time.
     """
 
-    def __init__(self, src: BinaryIO, budget: _Budget) -> None:
+    def __init__(self, src: BinaryIO, budget: Budget) -> None:
         self._src = src
         self._budget = budget
         self._check_ratio = _ratio_checked()
@@ -344,7 +344,7 @@ def _scrub_tar(stream: BinaryIO, dst: BinaryIO, max_pixels: int, depth: int) -> 
 
 def _scrub_gzip(stream: BinaryIO, dst: BinaryIO, max_pixels: int, depth: int) -> Report:
     report = Report(kind="gzip", output_kind="gzip", extension="gz")
-    with _budget() as budget:
+    with upload_budget() as budget:
         source = _Gunzip(stream, budget)
         inner_kind = sniff(source.peek(SNIFF_BYTES))
         if inner_kind == "tar" and depth >= MAX_DEPTH:
@@ -374,10 +374,10 @@ def _dispatch(kind: str, stream: BinaryIO, dst: BinaryIO, max_pixels: int, depth
 
 
 def scrub_tar(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
-    with _budget():
+    with upload_budget():
         return _scrub_tar(stream, dst, max_pixels, 0)
 
 
 def scrub_gzip(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
-    with _budget():
+    with upload_budget():
         return _scrub_gzip(stream, dst, max_pixels, 0)

@@ -46,14 +46,13 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from .archive import unrecognised_member
+from .archive import MAX_TOTAL, Budget, unrecognised_member, upload_budget
 from .report import Rejected, Report
 from .sniff import SNIFF_BYTES
 from .source import read_capped
 from .verify import rereading_own_output
 
 MAX_MEMBERS = 10_000
-MAX_TOTAL = 1024 * 1024 * 1024  # uncompressed bytes, across all nesting levels of one file
 MAX_RATIO = 200  # uncompressed/compressed, per member and for the whole archive
 MAX_XML_PART = 32 * 1024 * 1024  # uncompressed bytes of one XML part (~1 GiB parsed)
 MAX_DEPTH = 3
@@ -334,19 +333,25 @@ def _in_comment(element: etree._Element) -> bool:
     return any(_local(ancestor.tag) == "comment" for ancestor in element.iterancestors())
 
 
+def _keep_text(element: etree._Element, text: str | None) -> None:
+    """Put `text` where the element stands, after its previous sibling or its parent's text."""
+    if not text:
+        return
+    parent, previous = element.getparent(), element.getprevious()
+    if previous is not None:
+        _charge_merge(len(previous.tail or ""))
+        previous.tail = (previous.tail or "") + text
+    elif parent is not None:
+        _charge_merge(len(parent.text or ""))
+        parent.text = (parent.text or "") + text
+
+
 def _drop(element: etree._Element) -> None:
     """Remove an element, keeping the text that follows it (ODF mixes text and elements)."""
     parent = element.getparent()
     if parent is None:
         return
-    if element.tail:
-        previous = element.getprevious()
-        if previous is not None:
-            _charge_merge(len(previous.tail or ""))
-            previous.tail = (previous.tail or "") + element.tail
-        else:
-            _charge_merge(len(parent.text or ""))
-            parent.text = (parent.text or "") + element.tail
+    _keep_text(element, element.tail)
     parent.remove(element)
 
 
@@ -356,14 +361,7 @@ def _unwrap(element: etree._Element) -> list[etree._Element]:
     if parent is None:
         return []
     children = list(element)
-    if element.text:
-        previous = element.getprevious()
-        if previous is not None:
-            _charge_merge(len(previous.tail or ""))
-            previous.tail = (previous.tail or "") + element.text
-        else:
-            _charge_merge(len(parent.text or ""))
-            parent.text = (parent.text or "") + element.text
+    _keep_text(element, element.text)
     index = parent.index(element)
     _charge_merge(index)  # index() walks the siblings before it
     for offset, child in enumerate(children):
@@ -664,23 +662,10 @@ def _word_hidden_styles(data: bytes) -> set[str]:
     return hidden
 
 
-class _Budget:
-    """Uncompressed bytes left for one file, nested archives included: a ZIP of ZIPs of ZIPs
-    must not multiply the limit."""
-
-    def __init__(self) -> None:
-        self.left = MAX_TOTAL
-
-    def charge(self, size: int) -> None:
-        self.left -= size
-        if self.left < 0:
-            raise Rejected("too_large", "the archive unpacks to more than the limit")
-
-
 class _Zip:
     """Reads members with bounds on count, total size and compression ratio."""
 
-    def __init__(self, stream: BinaryIO, budget: _Budget) -> None:
+    def __init__(self, stream: BinaryIO, budget: Budget) -> None:
         try:
             self.zip = zipfile.ZipFile(stream)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -743,7 +728,7 @@ def _merge(report: Report, inner: Report) -> None:
 
 
 def _clean_media(name: str, data: bytes, report: Report, max_pixels: int, depth: int,
-                 budget: _Budget) -> bytes | None:  # fmt: skip
+                 budget: Budget) -> bytes | None:  # fmt: skip
     """Clean an embedded file in place, keeping its format; None drops it."""
     from . import SUPPORTED, sniff  # the package dispatcher
 
@@ -900,7 +885,7 @@ def _ooxml_label(name: str, content_type: str | None, targeted_as: set[str]) -> 
 
 
 def _clean_ooxml(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels: int,
-                 depth: int, budget: _Budget) -> str:  # fmt: skip
+                 depth: int, budget: Budget) -> str:  # fmt: skip
     package = _Package(source)
     main = next((r.part for r in package.rels.get("", [])
                  if _rel_kind(r.type) == "officedocument" and not r.external), "")  # fmt: skip
@@ -1071,7 +1056,7 @@ def _odf_label(name: str) -> str | None:
 
 
 def _clean_odf(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels: int,
-               depth: int, budget: _Budget, mimetype: bytes) -> str:  # fmt: skip
+               depth: int, budget: Budget, mimetype: bytes) -> str:  # fmt: skip
     _check_duplicates(source.names())
     infos = {i.filename: i for i in source.infos}
     manifest_info = infos.get("META-INF/manifest.xml")
@@ -1144,7 +1129,7 @@ def _manifest_path(entry: etree._Element) -> str:
 
 
 def _clean_archive(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels: int,
-                   depth: int, budget: _Budget) -> str:  # fmt: skip
+                   depth: int, budget: Budget) -> str:  # fmt: skip
     from . import SUPPORTED, scrub, sniff
 
     for info in source.infos:
@@ -1169,8 +1154,8 @@ def _clean_archive(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixel
 
 
 def scrub_zip(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, depth: int = 0,
-              budget: _Budget | None = None) -> Report:  # fmt: skip
-    budget = budget or _Budget()
+              budget: Budget | None = None) -> Report:  # fmt: skip
+    budget = budget or Budget()
     try:
         seekable = bool(stream.seekable())
     except (AttributeError, OSError):
@@ -1198,4 +1183,5 @@ def scrub_zip(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, depth: int = 
 
 
 def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
-    return scrub_zip(stream, dst, max_pixels=max_pixels)
+    with upload_budget() as budget:  # the upload's, when this ZIP sits in a TAR or gzip
+        return scrub_zip(stream, dst, max_pixels=max_pixels, budget=budget)
