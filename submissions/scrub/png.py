@@ -176,7 +176,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int) -> Report:
         elif keep:
             dst.write(stored)
         elif kind[:1].isupper():
-            raise Rejected("unsupported", f"unknown critical PNG chunk {kind.decode()}")
+            raise Rejected("unsupported", "the PNG holds a critical chunk of an unknown kind")
         else:
             report.remove(f"{kind.decode()} ({LABELS.get(kind, 'ancillary chunk')})")
         if kind == b"IEND":
