@@ -18,19 +18,9 @@ from submissions.scrub import media
 from tests import fixtures
 from tests.conftest import corpus_dir
 from tests.tools import disallowed_tags, exiftool_tags, ffprobe_problems
+from tests.tools import scrub_bytes as run
 
 PIXELS = 10**8
-
-
-def run(data: bytes, max_pixels: int = PIXELS) -> tuple[bytes, scrub.Report]:
-    out = io.BytesIO()
-    report = scrub.scrub_verified(
-        scrub.sniff(data[: scrub.SNIFF_BYTES]),
-        io.BufferedReader(io.BytesIO(data)),
-        out,
-        max_pixels=max_pixels,
-    )
-    return out.getvalue(), report
 
 
 def test_jpeg_with_gps_comes_out_clean_for_exiftool(tmp_path):

@@ -14,15 +14,10 @@ from PIL import Image
 from submissions import scrub
 from tests import fixtures
 from tests.tools import disallowed_tags
+from tests.tools import scrub_bytes as run
 
 pillow_heif.register_heif_opener()
 MARK = b"GPS=51.5007N,0.1246W;SERIAL=SN-99887766;OWNER=" + fixtures.OWNER
-
-
-def run(data: bytes) -> tuple[bytes, scrub.Report]:
-    out = io.BytesIO()
-    report = scrub.scrub_verified("heic", io.BytesIO(data), out, max_pixels=10**8)
-    return out.getvalue(), report
 
 
 def pixels(data: bytes) -> bytes:

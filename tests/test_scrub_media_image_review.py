@@ -21,20 +21,9 @@ from submissions import scrub
 from submissions.scrub import convert, media, verify
 from tests import fixtures
 from tests.tools import disallowed_tags, ffprobe_problems, require
+from tests.tools import scrub_bytes as run
 
 PIXELS = 10**8
-
-
-def run(data: bytes, max_pixels: int = PIXELS, **kwargs: object) -> tuple[bytes, scrub.Report]:
-    out = io.BytesIO()
-    report = scrub.scrub_verified(
-        scrub.sniff(data[: scrub.SNIFF_BYTES]),
-        io.BufferedReader(io.BytesIO(data)),
-        out,
-        max_pixels=max_pixels,
-        **kwargs,
-    )
-    return out.getvalue(), report
 
 
 def _write(path: Path, data: bytes) -> Path:

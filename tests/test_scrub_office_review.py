@@ -23,6 +23,7 @@ from submissions import scrub
 from submissions.scrub import archive, office
 from tests import fixtures
 from tests.tools import disallowed_tags
+from tests.tools import scrub_bytes as run
 
 PIXELS = 10**8
 OWNER = fixtures.OWNER.decode()  # "Juana Canary"
@@ -124,15 +125,6 @@ def _app() -> Part:
 
 
 # ------------------------------------------------------------------------------ checkers
-
-
-def run(data: bytes) -> tuple[bytes, scrub.Report]:
-    """Scrub as the worker does: the output is re-scrubbed and must have nothing left."""
-    out = io.BytesIO()
-    report = scrub.scrub_verified(
-        scrub.sniff(data[: scrub.SNIFF_BYTES]), io.BytesIO(data), out, max_pixels=PIXELS
-    )
-    return out.getvalue(), report
 
 
 def _plain(data: bytes) -> bytes:

@@ -27,6 +27,7 @@ from submissions import scrub
 from submissions.scrub import archive, pdf
 from tests import fixtures
 from tests.tools import disallowed_tags, require
+from tests.tools import scrub_bytes as run
 
 PIXELS = 10**8
 OWNER = fixtures.OWNER.decode()  # "Juana Canary"
@@ -36,13 +37,6 @@ PLACE = "Flat 4B, Calle Canary 12"
 STAMP = "D:20261127221005+01'00'"
 TYPED = "the shipment leaves on friday"  # what a source typed into a form: content
 IDENTIFYING = [fixtures.OWNER, EMAIL.encode(), b"juana", b"Canary 12", b"20261127", b"PKCS7-CANARY"]
-
-
-def run(data: bytes) -> tuple[bytes, scrub.Report]:
-    out = io.BytesIO()
-    kind = scrub.sniff(data[: scrub.SNIFF_BYTES])
-    report = scrub.scrub_verified(kind, io.BufferedReader(io.BytesIO(data)), out, max_pixels=PIXELS)
-    return out.getvalue(), report
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -469,3 +469,21 @@ def files_containing(root: Path, needles: list[bytes]) -> list[tuple[Path, bytes
         data = path.read_bytes()
         hits += [(path, needle) for needle in needles if needle in data]
     return hits
+
+
+def scrub_bytes(data: bytes, max_pixels: int = 10**8, **options: object) -> tuple[bytes, object]:
+    """Scrub as the worker does: type sniffed from the bytes, a buffered (non-seekable-looking)
+    reader, the output re-read by the verifier. Returns the cleaned bytes and the report."""
+    import io
+
+    from submissions import scrub
+
+    out = io.BytesIO()
+    report = scrub.scrub_verified(
+        scrub.sniff(data[: scrub.SNIFF_BYTES]),
+        io.BufferedReader(io.BytesIO(data)),  # type: ignore[arg-type]
+        out,
+        max_pixels=max_pixels,
+        **options,  # type: ignore[arg-type]
+    )
+    return out.getvalue(), report
