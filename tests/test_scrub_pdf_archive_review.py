@@ -878,3 +878,25 @@ def test_sparse_tar_members_refused_before_their_declared_size_is_read():
     with pytest.raises(scrub.Rejected) as info:
         run(buffer.getvalue())
     assert info.value.code == "unsupported" and time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("kind", [tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE])
+@pytest.mark.parametrize("packing", ["tar", "tar.gz"])
+def test_oversized_long_name_or_pax_header_refused_before_it_is_read(kind, packing):
+    """tarfile reads a long-name or PAX block whole before the member it describes: one
+    declaring 64 MiB (or gigabytes, behind gzip) must be refused, not buffered."""
+    declared = 64 * 1024 * 1024
+    header = tarfile.TarInfo("././@LongLink")
+    header.type, header.size = kind, declared
+    data = header.tobuf(format=tarfile.GNU_FORMAT) + bytes(declared) + bytes(1024)
+    if packing == "tar.gz":
+        data = _gz(data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(scrub.Rejected) as info:
+            run(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.code == "malformed" and "oversized header" in info.value.detail
+    assert peak < 16 * 1024 * 1024, peak

@@ -40,6 +40,9 @@ MAX_RATIO = 200  # unpacked/packed bytes of a gzip stream
 RATIO_GRACE = 1024 * 1024  # tiny files compress far better than any limit: not checked below it
 MAX_DEPTH = 3
 CHUNK = 1024 * 1024
+# Long names (GNU) and extended records (PAX) are read whole by tarfile before anything else:
+# their declared size must be checked first. Real ones hold a path or a few records.
+MAX_HEADER = 64 * 1024
 # Extended (PAX) records we write ourselves and accept on re-reading: the file's name only.
 PAX_KEPT = {"path"}
 MARKUP = "markup and text-based documents (XML, HTML, SVG, XMP, RTF, PostScript)"
@@ -285,12 +288,27 @@ def _output_name(name: str) -> str:
 # ------------------------------------------------------------------------------------ TAR
 
 
+_EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                     tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+
+
+class _BoundedInfo(tarfile.TarInfo):
+    """A TAR header whose long-name or PAX block is refused past MAX_HEADER before tarfile
+    buffers it: a 5 MB tar.gz declaring a 3 GiB long name made it read all of that first."""
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_HEADERS and self.size > MAX_HEADER:
+            raise Rejected("malformed", "the TAR archive has an oversized header")
+        return super()._proc_member(tarfile)  # type: ignore[misc]
+
+
 def _scrub_tar(stream: BinaryIO, dst: BinaryIO, max_pixels: int, depth: int) -> Report:
     report = Report(kind="tar", output_kind="tar", extension="tar")
     total = members = kept = 0
     try:
         with (
-            tarfile.open(fileobj=stream, mode="r|") as source,  # streaming: no seeking needed
+            # Streaming: no seeking needed.
+            tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedInfo) as source,
             # PAX: names that are not ASCII or are long go in a `path` record, and nothing else
             # does (owner, group and time are empty or zero, sizes are far below 8 GiB).
             tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as out,
