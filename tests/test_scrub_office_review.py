@@ -933,3 +933,89 @@ def test_bound_content_controls_and_spreadsheet_change_history_removed():
     _assert_absent(cleaned, ["OLD-VALUE-CANARY"])
     assert b"new value" in _member(cleaned, "content.xml")
     assert "deleted text (tracked changes)" in report.removed
+
+
+def _odt(content: str, styles: str | None = None) -> bytes:
+    entries = ["content.xml", *(["styles.xml"] if styles else [])]
+    manifest = (
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.'
+        'opendocument.text"/>'
+        + "".join(
+            f'<manifest:file-entry manifest:full-path="{name}" manifest:media-type="text/xml"/>'
+            for name in entries
+        )
+        + "</manifest:manifest>"
+    )
+    return fixtures._zip([
+        ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ("META-INF/manifest.xml", manifest.encode()),
+        ("content.xml", content.encode()),
+        *([("styles.xml", styles.encode())] if styles else []),
+    ])  # fmt: skip
+
+
+ODF_NS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"'
+)
+
+
+def test_text_hidden_by_document_defaults_and_default_styles_removed():
+    """Word: hidden by the document defaults or the default paragraph style, unless a run
+    shows itself; ODF: hidden sections, hidden-text fields, and paragraphs and spans whose
+    style (automatic, or common through a parent) does not display them."""
+    body = (
+        "<w:p><w:r><w:t>DEFAULT-HIDDEN-CANARY</w:t></w:r>"
+        '<w:r><w:rPr><w:vanish w:val="0"/></w:rPr><w:t>shown by the run</w:t></w:r>'
+        '<w:r><w:rPr><w:rStyle w:val="Shown"/></w:rPr><w:t>shown by its style</w:t></w:r></w:p>'
+    )
+    styles = (
+        f'<w:styles xmlns:w="{W}"><w:docDefaults><w:rPrDefault><w:rPr><w:vanish/></w:rPr>'
+        '</w:rPrDefault></w:docDefaults><w:style w:type="character" w:styleId="Shown"><w:rPr>'
+        '<w:vanish w:val="false"/></w:rPr></w:style></w:styles>'
+    )
+    for styles_xml in (styles, styles.replace(
+        "<w:docDefaults><w:rPrDefault><w:rPr><w:vanish/></w:rPr></w:rPrDefault></w:docDefaults>",
+        '<w:style w:type="paragraph" w:default="1" w:styleId="Normal"><w:rPr><w:vanish/>'
+        "</w:rPr></w:style>",
+    )):  # fmt: skip
+        docx = ooxml(
+            {"word/document.xml": (OX + "wordprocessingml.document.main+xml",
+                                   _word_document(body)),
+             "word/styles.xml": (OX + "wordprocessingml.styles+xml", styles_xml)},
+            {"": _root_rels("word/document.xml"),
+             "word/document.xml": [("rIdSt", "styles", "styles.xml")]},
+        )  # fmt: skip
+        cleaned, report = run(docx)
+        _assert_absent(cleaned, ["DEFAULT-HIDDEN-CANARY"])
+        document = _member(cleaned, "word/document.xml")
+        assert b"shown by the run" in document and b"shown by its style" in document
+        assert "hidden text" in report.removed
+
+    content = (
+        f"<office:document-content {ODF_NS}><office:automatic-styles>"
+        '<style:style style:name="T1" style:family="text"><style:text-properties '
+        'text:display="none"/></style:style><style:style style:name="P1" style:family='
+        '"paragraph" style:parent-style-name="Secret"/></office:automatic-styles>'
+        "<office:body><office:text>"
+        '<text:p>Visible <text:span text:style-name="T1">SPAN-HIDDEN-CANARY</text:span> end'
+        "</text:p>"
+        '<text:p text:style-name="P1">PARAGRAPH-HIDDEN-CANARY</text:p>'
+        '<text:section text:name="S" text:display="none"><text:p>SECTION-HIDDEN-CANARY</text:p>'
+        '</text:section><text:p>Field <text:hidden-text text:condition="ooow:1" '
+        'text:string-value="FIELD-HIDDEN-CANARY">FIELD-HIDDEN-CANARY</text:hidden-text> done'
+        "</text:p></office:text></office:body></office:document-content>"
+    )
+    common = (
+        f"<office:document-styles {ODF_NS}><office:styles><style:style style:name="
+        '"Secret" style:family="paragraph"><style:text-properties text:display="none"/>'
+        "</style:style></office:styles></office:document-styles>"
+    )
+    cleaned, report = run(_odt(content, common))
+    _assert_absent(cleaned, ["SPAN-HIDDEN-CANARY", "PARAGRAPH-HIDDEN-CANARY",
+                             "SECTION-HIDDEN-CANARY", "FIELD-HIDDEN-CANARY"])  # fmt: skip
+    text = _member(cleaned, "content.xml")
+    assert b"Visible " in text and b" end" in text and b"Field  done" in text
+    assert "hidden text" in report.removed

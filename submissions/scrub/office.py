@@ -74,6 +74,7 @@ CT = "http://schemas.openxmlformats.org/package/2006/content-types"
 DC = "http://purl.org/dc/elements/1.1/"
 ODF_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 ODF_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+ODF_STYLE = "urn:oasis:names:tc:opendocument:xmlns:style:1.0"
 ANONYMOUS = "Anonymous"
 # Attributes (by local name) that name a person, and what they become.
 PERSON_ATTRIBUTES = {"author": ANONYMOUS, "initials": "A", "userId": "", "providerId": "",
@@ -405,7 +406,8 @@ class _Cleaner:
 
     report: Report
     ids: dict[str, str] = field(default_factory=dict)
-    hidden_styles: set[str] = field(default_factory=set)
+    word_styles: _WordStyles = field(default_factory=lambda: _WordStyles())
+    odf_hidden_styles: set[str] = field(default_factory=set)
     # Author names met so far: Excel writes the author's name again as the first, bold line
     # of each note ("Alice Whistle:"), in the text, after the authors list.
     names: set[str] = field(default_factory=set)
@@ -593,20 +595,27 @@ class _Cleaner:
         return None
 
     def _hidden(self, run: etree._Element, namespace: str) -> bool:
+        """Whether Word hides the run: its own properties first, then its character style,
+        its paragraph's style (or the default one), then the document defaults."""
+        styles = self.word_styles
         properties = run.find(f"{{{namespace}}}rPr")
         if properties is not None:
             vanish = properties.find(f"{{{namespace}}}vanish")
             if vanish is not None:
                 return _on(vanish, f"{{{namespace}}}val")
             style = properties.find(f"{{{namespace}}}rStyle")
-            if style is not None and style.get(f"{{{namespace}}}val") in self.hidden_styles:
-                return True
-        if not self.hidden_styles:
-            return False
+            if style is not None:
+                hidden = styles.vanish.get(style.get(f"{{{namespace}}}val", ""))
+                if hidden is not None:
+                    return hidden
+        if not styles.vanish:
+            return styles.default
         paragraph = next(run.iterancestors(f"{{{namespace}}}p"), None)
         style = None if paragraph is None else paragraph.find(f"{{{namespace}}}pPr/"
                                                               f"{{{namespace}}}pStyle")  # fmt: skip
-        return style is not None and style.get(f"{{{namespace}}}val") in self.hidden_styles
+        name = styles.paragraph if style is None else style.get(f"{{{namespace}}}val", "")
+        hidden = styles.vanish.get(name)
+        return styles.default if hidden is None else hidden
 
     def _finish_field(self, done: _Field, instruction: str | None = None) -> None:
         if instruction is None:
@@ -628,6 +637,21 @@ class _Cleaner:
             _drop(element)
             self.report.remove("fields showing names or file paths")
             return []
+        if local == "hidden-text":  # a field whose text shows only when a condition holds
+            _drop(element)
+            self.report.remove("hidden text")
+            return []
+        hidden = element.get(f"{{{ODF_TEXT}}}display") == "none" if local == "section" else (
+            local in ("p", "h", "span")
+            and element.get(f"{{{ODF_TEXT}}}style-name") in self.odf_hidden_styles
+        )  # fmt: skip
+        if hidden:
+            if len(element) or (element.text or "").strip():
+                self.report.remove("hidden text")
+            element.text = None
+            for child in list(element):
+                element.remove(child)
+            return []
         if local == "deletion":  # a tracked deletion: keep who/when (cleaned), not the text
             for child in list(element):
                 if isinstance(child.tag, str) and _local(child.tag) != "change-info":
@@ -636,29 +660,71 @@ class _Cleaner:
         return None
 
 
-def _word_hidden_styles(data: bytes) -> set[str]:
-    """Ids of Word styles that hide their text (w:vanish), directly or through basedOn."""
+@dataclass
+class _WordStyles:
+    """What hides text in a Word document: styles with w:vanish on or off (through basedOn),
+    the default paragraph style, and the document defaults."""
+
+    vanish: dict[str, bool] = field(default_factory=dict)
+    paragraph: str = ""
+    default: bool = False
+
+
+def _word_styles(data: bytes) -> _WordStyles:
     root = _parse(data)
+    result = _WordStyles()
     own: dict[str, bool | None] = {}
     based: dict[str, str] = {}
     for style in root:
-        if not isinstance(style.tag, str) or _local(style.tag) != "style":
+        if not isinstance(style.tag, str):
             continue
         ns = _namespace(style.tag)
+        if _local(style.tag) == "docDefaults":
+            vanish = style.find(f"{{{ns}}}rPrDefault/{{{ns}}}rPr/{{{ns}}}vanish")
+            result.default = vanish is not None and _on(vanish, f"{{{ns}}}val")
+            continue
+        if _local(style.tag) != "style":
+            continue
         style_id = style.get(f"{{{ns}}}styleId", "")
+        if style.get(f"{{{ns}}}type") == "paragraph" and style.get(f"{{{ns}}}default") in (
+            "1", "true", "on"
+        ):  # fmt: skip
+            result.paragraph = style_id
         vanish = style.find(f"{{{ns}}}rPr/{{{ns}}}vanish")
         own[style_id] = None if vanish is None else _on(vanish, f"{{{ns}}}val")
         parent = style.find(f"{{{ns}}}basedOn")
         if parent is not None:
             based[style_id] = parent.get(f"{{{ns}}}val", "")
-    hidden = set()
     for style_id in own:
         current, seen = style_id, set()
         while current in own and own[current] is None and current not in seen:
             seen.add(current)
             current = based.get(current, "")
+        if (value := own.get(current)) is not None:
+            result.vanish[style_id] = value
+    return result
+
+
+def _odf_hidden_styles(parts: Iterable[bytes]) -> set[str]:
+    """Names of ODF styles whose text is not displayed (text:display="none" in their text
+    properties), directly or through their parent styles."""
+    own: dict[str, bool | None] = {}
+    parents: dict[str, str] = {}
+    for data in parts:
+        for style in _parse(data).iter(f"{{{ODF_STYLE}}}style"):
+            name = style.get(f"{{{ODF_STYLE}}}name", "")
+            properties = style.find(f"{{{ODF_STYLE}}}text-properties")
+            display = None if properties is None else properties.get(f"{{{ODF_TEXT}}}display")
+            own[name] = None if display is None else display == "none"
+            parents[name] = style.get(f"{{{ODF_STYLE}}}parent-style-name", "")
+    hidden = set()
+    for name in own:
+        current, seen = name, set()
+        while current in own and own[current] is None and current not in seen:
+            seen.add(current)
+            current = parents[current]
         if own.get(current):
-            hidden.add(style_id)
+            hidden.add(name)
     return hidden
 
 
@@ -964,7 +1030,7 @@ def _clean_ooxml(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels:
     cleaner = _Cleaner(report)
     for lower in kept:
         if package.content_type(lower) == _OX + "wordprocessingml.styles+xml":
-            cleaner.hidden_styles |= _word_hidden_styles(source.read_xml(package.infos[lower]))
+            cleaner.word_styles = _word_styles(source.read_xml(package.infos[lower]))
     for lower in sorted(written - set(parts), key=package.order.__getitem__):
         info = package.infos[lower]
         if lower in resets:
@@ -1094,6 +1160,12 @@ def _clean_odf(source: _Zip, out: zipfile.ZipFile, report: Report, max_pixels: i
                 report.remove(label)
             data: bytes | None = constant
         elif name.endswith((".xml", ".rdf")):
+            if posixpath.basename(name) in ("content.xml", "styles.xml"):
+                # Styles that hide text: automatic ones in the part, common ones beside it.
+                styles = infos.get(posixpath.join(posixpath.dirname(name), "styles.xml"))
+                cleaner.odf_hidden_styles = _odf_hidden_styles(
+                    source.read_xml(part) for part in {info, styles} if part is not None
+                )
             data = cleaner.clean(source.read_xml(info))
         else:
             data = _clean_media(name, source.read(info), report, max_pixels, depth, budget)
