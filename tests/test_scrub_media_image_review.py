@@ -763,3 +763,33 @@ def test_unknown_decoder_configurations_are_refused(tmp_path):
     assert info.value.code == "unsupported"
     cleaned, _ = run(source)  # without a configuration, the same video is fine
     assert _decodes(_write(tmp_path / "out.mov", cleaned))["video"] == 10
+
+
+def _top_level_boxes(data: bytes) -> list[tuple[bytes, int]]:
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        if size == 1:
+            size = struct.unpack_from(">Q", data, offset + 8)[0]
+        assert size >= 8, (kind, size)
+        boxes.append((kind, size))
+        offset += size
+    assert offset == len(data)
+    return boxes
+
+
+def test_mp4_with_one_long_gop_is_written_in_small_fragments(tmp_path):
+    """The muxer holds a whole fragment in memory: one 4-second GOP of several megabytes
+    comes out as fragments of about a mebibyte, and every frame is still there."""
+    source = _ffmpeg(tmp_path, "long-gop.mp4", "-f", "lavfi", "-i",
+                     "testsrc2=size=1280x720:rate=25", "-t", "4", "-c:v", "mpeg4", "-q:v", "1",
+                     "-g", "1000")  # fmt: skip
+    assert len(source) > 4 * media.FRAGMENT_BYTES
+    cleaned, _ = run(source)
+    boxes = _top_level_boxes(cleaned)
+    mdats = [size for kind, size in boxes if kind == b"mdat"]
+    assert len(mdats) >= 4
+    with av.open(io.BytesIO(source)) as movie:  # a fragment ends after the packet crossing
+        largest_frame = max(packet.size for packet in movie.demux(video=0))
+    assert max(mdats) <= media.FRAGMENT_BYTES + largest_frame, mdats
+    assert _decodes(_write(tmp_path / "clean.mp4", cleaned)) == {"video": 100}

@@ -41,7 +41,12 @@ import av.error
 from . import jpeg, png
 from .report import Rejected, Report
 
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "fflags": "+bitexact"}
+# Fragments at each keyframe and at most a mebibyte: the muxer holds a fragment in memory
+# before writing it, and a phone's or a camera's GOP can be tens of megabytes (10 s at 100
+# Mbit/s: 125 MB). Capped, a video of any length is cleaned in constant memory, and faster.
+FRAGMENT_BYTES = 1024 * 1024
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
+              "frag_size": str(FRAGMENT_BYTES), "fflags": "+bitexact"}  # fmt: skip
 BITEXACT = {"fflags": "+bitexact"}
 # sniffed kind -> (FFmpeg demuxer, muxer, muxer options, kind of the output). Every muxer
 # here writes sequentially: the output streams into encryption and cannot be seeked back.
