@@ -2,7 +2,8 @@
 
 The rest of the code uses only this module's names; `cryptography.hazmat` is imported nowhere
 else. Bindings are strings such as "attachment:<uuid>:raw" built by `binding()`, so a blob can
-only be opened as the record it was written for.
+only be opened as the record it was written for. The one exception is a passphrase file, made to
+hand a key to a person with the `age` CLI; it is never stored as a row's blob.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import BinaryIO
 
 from .age import (
     CHUNK_SIZE,
+    SCRYPT_WORK_FACTOR,
     DecryptionError,
     Decryptor,
     Encryptor,
@@ -35,9 +37,11 @@ __all__ = [
     "open_bytes",
     "open_seekable",
     "open_stream",
+    "open_with_passphrase",
     "read_identity_file",
     "seal_bytes",
     "seal_stream",
+    "seal_with_passphrase",
     "write_identity_file",
 ]
 
@@ -82,6 +86,28 @@ def seal_bytes(data: bytes, *, recipients: list[Recipient], aad: str) -> bytes:
 
 def open_bytes(data: bytes, *, identities: list[Identity], aad: str) -> bytes:
     return open_stream(io.BytesIO(data), identities=identities, aad=aad).read()
+
+
+def seal_with_passphrase(
+    data: bytes, passphrase: str, *, work_factor: int = SCRYPT_WORK_FACTOR
+) -> bytes:
+    """An age file that `age -d` opens with the passphrase alone, for exporting a key to a person.
+
+    Unbound (the spec allows no stanza beside scrypt), so never a row's blob. `work_factor` is
+    log2 of scrypt's N; lower it only in tests.
+    """
+    sink = io.BytesIO()
+    encryptor = Encryptor(sink, passphrase=passphrase, work_factor=work_factor)
+    encryptor.write(data)
+    encryptor.close()
+    return sink.getvalue()
+
+
+def open_with_passphrase(data: bytes, passphrase: str) -> bytes:
+    """The plaintext of a passphrase age file (ours or `age -p`'s); DecryptionError if the
+    passphrase is wrong or the file is malformed, tampered or asks for too much scrypt work."""
+    reader = Decryptor(io.BytesIO(data), passphrase=passphrase)
+    return io.BufferedReader(reader, buffer_size=CHUNK_SIZE).read()
 
 
 def write_identity_file(path: Path, identity: Identity) -> None:

@@ -1,4 +1,4 @@
-"""The age v1 file format (https://age-encryption.org/v1), X25519 recipients only.
+"""The age v1 file format (https://age-encryption.org/v1): X25519 recipients and passphrases.
 
 Why write it here instead of shelling out to `age` or binding rage: uploads arrive as a push
 stream of chunks (Django's upload handler API), and both existing Python options want a whole
@@ -10,11 +10,17 @@ belongs to. It sits inside the header, which the header MAC authenticates under 
 swapping a blob between rows (or replaying a note onto another tip) fails to decrypt, while the
 standard `age` CLI ignores the unknown stanza and still decrypts the file offline.
 
+Passphrase files (the standard `scrypt` stanza) exist for one job: handing a key to a person, who
+opens it with `age -d` and no other tool. The spec allows no stanza beside `scrypt`, so these files
+carry no binding and are never used for a row's blobs.
+
 Threat notes:
 - Plaintext only ever lives in a 64 KiB chunk buffer; nothing here touches the disk.
 - The reader refuses truncation (a missing final chunk), trailing data and a final empty chunk
   after data, so a cut-off or extended blob never decrypts to a "shorter but valid" file.
 - Header size is bounded so a hostile blob cannot make the reader allocate without limit.
+- The scrypt work factor is read from the file, so it is capped (as age and rage do) and checked
+  before any derivation: a hostile file cannot buy minutes of CPU or gigabytes of memory.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import hashlib
 import hmac
 import io
 import os
+import re
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 import bech32
 from cryptography.exceptions import InvalidTag
@@ -33,6 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 VERSION_LINE = b"age-encryption.org/v1"
 CHUNK_SIZE = 64 * 1024
@@ -41,6 +49,11 @@ FILE_KEY_SIZE = 16
 NONCE_SIZE = 16
 X25519_LABEL = b"age-encryption.org/v1/X25519"
 BIND_TYPE = b"tipline-bind"
+SCRYPT_TYPE = b"scrypt"
+SCRYPT_LABEL = b"age-encryption.org/v1/scrypt"
+SCRYPT_SALT_SIZE = 16
+SCRYPT_WORK_FACTOR = 18  # log2(N), what `age -p` writes: about a second, 256 MiB
+SCRYPT_MAX_WORK_FACTOR = 22  # age's and rage's default ceiling when decrypting (4 GiB)
 MAX_HEADER_BYTES = 16 * 1024  # a header with a few recipients is < 1 KiB
 COLUMNS = 64
 
@@ -179,6 +192,41 @@ def _x25519_stanza(file_key: bytes, recipient: Recipient) -> bytes:
     return _stanza(b"X25519", [_b64(share)], body)
 
 
+def _scrypt_key(passphrase: str, salt: bytes, work_factor: int) -> bytes:
+    kdf = Scrypt(salt=SCRYPT_LABEL + salt, length=32, n=1 << work_factor, r=8, p=1)
+    return kdf.derive(passphrase.encode())
+
+
+def _scrypt_stanza(file_key: bytes, passphrase: str, work_factor: int) -> bytes:
+    if not passphrase:
+        raise ValueError("the passphrase must not be empty")
+    # Never above what decryptors accept, or the file could not be opened by `age -d`.
+    if not 1 <= work_factor <= SCRYPT_MAX_WORK_FACTOR:
+        raise ValueError(f"scrypt work factor must be 1..{SCRYPT_MAX_WORK_FACTOR}")
+    salt = os.urandom(SCRYPT_SALT_SIZE)
+    wrap_key = _scrypt_key(passphrase, salt, work_factor)
+    body = ChaCha20Poly1305(wrap_key).encrypt(b"\x00" * 12, file_key, None)
+    return _stanza(SCRYPT_TYPE, [_b64(salt), str(work_factor).encode()], body)
+
+
+def _scrypt_unwrap(args: list[bytes], body: bytes, passphrase: str) -> bytes:
+    """The file key from a scrypt stanza, or DecryptionError (malformed, too costly, wrong)."""
+    # The work factor must be canonical decimal (no sign, no leading zero) so that one header
+    # has one meaning; its length is checked before int() so the cap is cheap to enforce.
+    if len(args) != 2 or not re.fullmatch(rb"[1-9][0-9]*", args[1]):
+        raise DecryptionError("malformed scrypt stanza")
+    if len(args[1]) > 2 or int(args[1]) > SCRYPT_MAX_WORK_FACTOR:
+        raise DecryptionError("scrypt work factor too large")
+    salt = _unb64(args[0])
+    if len(salt) != SCRYPT_SALT_SIZE or len(body) != FILE_KEY_SIZE + TAG_SIZE:
+        raise DecryptionError("malformed scrypt stanza")
+    wrap_key = _scrypt_key(passphrase, salt, int(args[1]))
+    try:
+        return ChaCha20Poly1305(wrap_key).decrypt(b"\x00" * 12, body, None)
+    except InvalidTag as exc:
+        raise DecryptionError("wrong passphrase") from exc
+
+
 def _header_mac(file_key: bytes, header_without_mac: bytes) -> bytes:
     mac_key = _hkdf(file_key, b"", b"header")
     return hmac.new(mac_key, header_without_mac, hashlib.sha256).digest()
@@ -193,18 +241,42 @@ class Encryptor:
 
     Writes ciphertext to `sink` as soon as a whole chunk is known not to be the last one, so
     memory stays at one chunk however large the input.
+
+    Either `recipients` and the `binding` of the row, or (for a file a person opens with
+    `age -d`) a `passphrase` alone: its scrypt stanza must be the only one, so no binding.
     """
 
-    def __init__(self, sink: BinaryIO, recipients: list[Recipient], binding: str) -> None:
-        if not recipients:
-            raise ValueError("at least one recipient is required")
-        self._sink = sink
+    @overload
+    def __init__(self, sink: BinaryIO, recipients: list[Recipient], binding: str) -> None: ...
+
+    @overload
+    def __init__(self, sink: BinaryIO, *, passphrase: str, work_factor: int = ...) -> None: ...
+
+    def __init__(
+        self,
+        sink: BinaryIO,
+        recipients: list[Recipient] | None = None,
+        binding: str | None = None,
+        *,
+        passphrase: str | None = None,
+        work_factor: int = SCRYPT_WORK_FACTOR,
+    ) -> None:
         file_key = os.urandom(FILE_KEY_SIZE)
         header = VERSION_LINE + b"\n"
-        for recipient in recipients:
-            header += _x25519_stanza(file_key, recipient)
-        header += _stanza(BIND_TYPE, [_b64(binding_digest(binding))], b"")
+        if passphrase is not None:
+            if recipients or binding is not None:
+                raise ValueError("a passphrase file has no recipients and no binding")
+            header += _scrypt_stanza(file_key, passphrase, work_factor)
+        else:
+            if not recipients:
+                raise ValueError("at least one recipient is required")
+            if binding is None:
+                raise ValueError("a binding is required")
+            for recipient in recipients:
+                header += _x25519_stanza(file_key, recipient)
+            header += _stanza(BIND_TYPE, [_b64(binding_digest(binding))], b"")
         header += b"---"
+        self._sink = sink
         mac = _header_mac(file_key, header)
         nonce = os.urandom(NONCE_SIZE)
         sink.write(header + b" " + _b64(mac) + b"\n" + nonce)
@@ -284,33 +356,65 @@ def _parse_header(source: BinaryIO) -> tuple[list[tuple[bytes, list[bytes], byte
     return stanzas, bytes(raw), _unb64(line[4:])
 
 
+def _identity_file_key(
+    stanzas: list[tuple[bytes, list[bytes], bytes]], identities: list[Identity]
+) -> bytes:
+    for kind, args, body in stanzas:
+        if kind != b"X25519":
+            continue
+        for identity in identities:
+            file_key = identity.unwrap(args, body)
+            if file_key is not None:
+                return file_key
+    raise DecryptionError("no identity matches this file")
+
+
 class Decryptor(io.RawIOBase):
     """Pull-style age decryption as a readable raw stream (wrap in io.BufferedReader to peek).
 
     Each chunk is authenticated before a byte of it is returned. A chunk that fails, or a stream
     that ends without its final chunk, raises DecryptionError instead of returning short data.
+
+    Either `identities` and the `binding` of the row, or a `passphrase` for a file whose header
+    is a lone scrypt stanza (such a file is never bound to a row).
     """
 
-    def __init__(self, source: BinaryIO, identities: list[Identity], binding: str) -> None:
+    @overload
+    def __init__(self, source: BinaryIO, identities: list[Identity], binding: str) -> None: ...
+
+    @overload
+    def __init__(self, source: BinaryIO, *, passphrase: str) -> None: ...
+
+    def __init__(
+        self,
+        source: BinaryIO,
+        identities: list[Identity] | None = None,
+        binding: str | None = None,
+        *,
+        passphrase: str | None = None,
+    ) -> None:
         super().__init__()
+        if passphrase is None and (identities is None or binding is None):
+            raise ValueError("identities and a binding are required")
+        if passphrase is not None and (identities is not None or binding is not None):
+            raise ValueError("a passphrase file has no identities and no binding")
         self._source = source
         stanzas, covered, mac = _parse_header(source)
-        file_key = None
-        for kind, args, body in stanzas:
-            if kind != b"X25519":
-                continue
-            for identity in identities:
-                file_key = identity.unwrap(args, body)
-                if file_key is not None:
-                    break
-            if file_key is not None:
-                break
-        if file_key is None:
-            raise DecryptionError("no identity matches this file")
+        kinds = [kind for kind, _, _ in stanzas]
+        # Spec: a scrypt stanza must be alone. Otherwise anyone else holding the file key could
+        # copy the stanza into a file of their own, which the passphrase would then vouch for.
+        if SCRYPT_TYPE in kinds and len(kinds) != 1:
+            raise DecryptionError("a scrypt stanza must be the only one in the header")
+        if passphrase is not None:
+            if kinds != [SCRYPT_TYPE]:
+                raise DecryptionError("not a passphrase-encrypted file")
+            file_key = _scrypt_unwrap(stanzas[0][1], stanzas[0][2], passphrase)
+        else:
+            file_key = _identity_file_key(stanzas, identities or [])
         if not hmac.compare_digest(_header_mac(file_key, covered), mac):
             raise DecryptionError("header MAC mismatch")
         bound = [args for kind, args, _ in stanzas if kind == BIND_TYPE]
-        if bound != [[_b64(binding_digest(binding))]]:
+        if binding is not None and bound != [[_b64(binding_digest(binding))]]:
             raise DecryptionError("blob is bound to another record")
         nonce = source.read(NONCE_SIZE)
         if len(nonce) != NONCE_SIZE:
