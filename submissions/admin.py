@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+from newsroom import audit
 
 from . import crypto, selectors
 from .keys import KeyUnavailable
 from .models import Attachment, Tip
 
-admin.site.site_header = "Tipline"
-admin.site.site_title = "Tipline"
-admin.site.index_title = "Newsroom"
-
-UNAVAILABLE = "(cannot be decrypted on this server)"
+UNAVAILABLE = "(locked: sign in again with your password to read this)"
 
 
 class ReadOnlyMixin:
@@ -83,6 +81,13 @@ class TipAdmin(ReadOnlyMixin, admin.ModelAdmin):
     readonly_fields = fields
     inlines = [AttachmentInline]
     show_full_result_count = False
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, object] | None = None) -> HttpResponse:  # fmt: skip
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if response.status_code == 200:
+            audit.record("tip_viewed", actor=request.user, target=f"tip:{object_id}")
+        return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tip]:
         states = {

@@ -2,7 +2,9 @@
 
 - public web: intake and newsroom *recipients* (public halves) only;
 - worker: the intake *identity* file as well (to open raw uploads);
-- staff web: the newsroom identity file (per-editor key custody replaces this later).
+- staff web: no private key at all; an editor's session unlocks the newsroom identities for
+  its own requests (newsroom/custody.py). The newsroom *recipient* is the database's current
+  key, so a rotation reaches every process at once.
 """
 
 from __future__ import annotations
@@ -43,9 +45,14 @@ def intake_recipient() -> crypto.Recipient:
     return _recipient(settings.INTAKE_RECIPIENT, "TIPLINE_INTAKE_RECIPIENT")
 
 
-@cache
 def newsroom_recipient() -> crypto.Recipient:
-    return _recipient(settings.NEWSROOM_RECIPIENT, "TIPLINE_NEWSROOM_RECIPIENT")
+    """The current newsroom key (read each time: cheap, and a rotation takes effect at once)."""
+    from newsroom.models import NewsroomKey
+
+    value = NewsroomKey.objects.filter(current=True).values_list("recipient", flat=True).first()
+    if value is None:
+        raise KeyUnavailable("there is no newsroom key yet: run manage.py tipline_bootstrap")
+    return crypto.Recipient.parse(value)
 
 
 @cache
@@ -53,25 +60,26 @@ def intake_identities() -> list[crypto.Identity]:
     return _identities(settings.INTAKE_IDENTITY_FILE, "TIPLINE_INTAKE_IDENTITY_FILE")
 
 
-@cache
 def newsroom_identities() -> list[crypto.Identity]:
-    return _identities(settings.NEWSROOM_IDENTITY_FILE, "TIPLINE_NEWSROOM_IDENTITY_FILE")
+    """The newsroom identities the signed-in editor unlocked for this request."""
+    from newsroom.custody import Locked, current_identities
+
+    try:
+        return current_identities()
+    except Locked as exc:
+        raise KeyUnavailable(str(exc)) from exc
 
 
-def create_key_files(directory: Path) -> dict[str, crypto.Recipient]:
-    """Create intake.key and newsroom.key (age-keygen format, 0600); never overwrite."""
-    created: dict[str, crypto.Recipient] = {}
-    for name in ("intake", "newsroom"):
-        path = directory / f"{name}.key"
-        if path.exists():
-            raise FileExistsError(f"{path} exists; refusing to overwrite a key")
-    for name in ("intake", "newsroom"):
-        identity = crypto.Identity.generate()
-        crypto.write_identity_file(directory / f"{name}.key", identity)
-        created[name] = identity.recipient
-    return created
+def create_intake_key_file(directory: Path) -> crypto.Recipient:
+    """Create intake.key (age-keygen format, 0600); never overwrite."""
+    path = directory / "intake.key"
+    if path.exists():
+        raise FileExistsError(f"{path} exists; refusing to overwrite a key")
+    identity = crypto.Identity.generate()
+    crypto.write_identity_file(path, identity)
+    return identity.recipient
 
 
 def clear_cache() -> None:
-    for loader in (intake_recipient, newsroom_recipient, intake_identities, newsroom_identities):
+    for loader in (intake_recipient, intake_identities):
         loader.cache_clear()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import Http404
 
+from newsroom import audit
+
 from . import crypto, keys, storage
 from .models import Attachment, Tip
 
@@ -43,7 +45,15 @@ def _open_json(data: bytes | memoryview | None, aad: str) -> dict[str, object]:
 
 
 def _can_view(user: User) -> bool:
-    return bool(user.is_active and user.is_staff and user.has_perm("submissions.view_tip"))
+    """Staff, signed in with a second factor on this session, allowed to read tips."""
+    verified = getattr(user, "is_verified", None)
+    return bool(
+        user.is_active
+        and user.is_staff
+        and verified is not None
+        and verified()
+        and user.has_perm("submissions.view_tip")
+    )
 
 
 def tip_get(*, user: User, tip_id: object) -> Tip:
@@ -89,11 +99,13 @@ def attachment_for_download(*, user: User, attachment_id: object) -> Attachment:
     return attachment
 
 
-def attachment_plaintext(attachment: Attachment) -> Iterator[bytes]:
-    """Stream the decrypted clean file, one 64 KiB chunk at a time."""
+def attachment_plaintext(attachment: Attachment, *, user: User) -> Iterator[bytes]:
+    """Stream the decrypted clean file, one 64 KiB chunk at a time (on the audit record)."""
+    identities = keys.newsroom_identities()  # locked: refused before anything is recorded
+    audit.record("file_downloaded", actor=user, target=f"attachment:{attachment.pk}")
     logger.info("attachment.download id=%s", attachment.pk)
     return crypto.iter_plaintext(
         storage.open_blob(attachment.blob_name),
-        identities=keys.newsroom_identities(),
+        identities=identities,
         aad=crypto.binding("attachment", attachment.pk, "clean"),
     )

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from submissions import keys
+from newsroom import custody
+from submissions import crypto, keys
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 
@@ -21,6 +22,28 @@ def _fresh_key_cache() -> Iterator[None]:
     keys.clear_cache()
     yield
     keys.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def newsroom_identity() -> crypto.Identity:
+    return crypto.read_identity_file(settings.NEWSROOM_TEST_KEY)[0]
+
+
+@pytest.fixture(autouse=True)
+def _newsroom_key(
+    request: pytest.FixtureRequest, newsroom_identity: crypto.Identity
+) -> Iterator[None]:
+    """Database tests get the tests' newsroom key as the current one (as after bootstrap),
+    and code run directly by a test (not through a request) holds it unlocked. Requests
+    unlock what their session holds, as in production (newsroom.middleware)."""
+    if request.node.get_closest_marker("django_db") is not None:
+        from newsroom.models import NewsroomKey
+
+        NewsroomKey.objects.get_or_create(
+            recipient=str(newsroom_identity.recipient), defaults={"current": True}
+        )
+    with custody.unlocked([newsroom_identity]):
+        yield
 
 
 @pytest.fixture
@@ -35,7 +58,7 @@ def blob_dir(settings: object) -> Iterator[Path]:
 
 @pytest.fixture
 def newsroom_key_file() -> Path:
-    return Path(settings.NEWSROOM_IDENTITY_FILE)
+    return Path(settings.NEWSROOM_TEST_KEY)
 
 
 @pytest.fixture

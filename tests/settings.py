@@ -12,14 +12,14 @@ from submissions import crypto
 
 _root = Path(os.environ.setdefault("TIPLINE_TEST_DIR", tempfile.mkdtemp(prefix="tipline-test-")))
 _keys = _root / "keys"
-for _name in ("intake", "newsroom"):
+for _name in ("intake", "newsroom"):  # newsroom.key: the tests' own copy, to check with `age`
     if not (_keys / f"{_name}.key").exists():
         crypto.write_identity_file(_keys / f"{_name}.key", crypto.Identity.generate())
-    os.environ.setdefault(
-        f"TIPLINE_{_name.upper()}_RECIPIENT",
-        str(crypto.read_identity_file(_keys / f"{_name}.key")[0].recipient),
-    )
-    os.environ.setdefault(f"TIPLINE_{_name.upper()}_IDENTITY_FILE", str(_keys / f"{_name}.key"))
+os.environ.setdefault(
+    "TIPLINE_INTAKE_RECIPIENT", str(crypto.read_identity_file(_keys / "intake.key")[0].recipient)
+)
+os.environ.setdefault("TIPLINE_INTAKE_IDENTITY_FILE", str(_keys / "intake.key"))
+NEWSROOM_TEST_KEY = _keys / "newsroom.key"
 
 os.environ.setdefault("TIPLINE_SECRET_KEY", "tests-only-secret-key-" + "x" * 40)
 os.environ.setdefault("TIPLINE_RECEIPT_SALT", "tests-only-receipt-salt")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from submissions import services
+from submissions import crypto, services
 from submissions.models import Attachment, Tip
 from tests import fixtures
+from tests.staff import make_staff, sign_in
 from tests.tools import age_decrypt
 
 pytestmark = pytest.mark.django_db
@@ -38,14 +39,16 @@ def tip(blob_dir, monkeypatch, django_capture_on_commit_callbacks) -> Tip:
 
 
 def staff(perm: bool = True, is_staff: bool = True) -> Client:
-    user = User.objects.create_user(
-        f"ed{perm}{is_staff}", password="a-long-password-123", is_staff=is_staff
-    )
-    if perm:
-        user.user_permissions.add(Permission.objects.get(codename="view_tip"))
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the admin follows the editor's browser
-    client.force_login(user)
-    return client
+    """An editor signed in with password and code (the admin follows their browser's language);
+    without `perm` in no role; without `is_staff` not staff at all (only force-logged in)."""
+    identity = crypto.read_identity_file(settings.NEWSROOM_TEST_KEY)[0]
+    user = make_staff(f"ed{perm}{is_staff}", identity, role="Editors" if perm else None,
+                      is_staff=is_staff)  # fmt: skip
+    if not is_staff:
+        client = Client(HTTP_ACCEPT_LANGUAGE="en")
+        client.force_login(user)
+        return client
+    return sign_in(user)
 
 
 def test_tip_list_shows_states_and_kinds(tip):

@@ -10,6 +10,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests import fixtures
-from tests.conftest import start_python, stop_process, wait_for
-from tests.tools import age_decrypt, disallowed_tags, files_containing, require
+from tests.conftest import ROOT, start_python, stop_process, wait_for
+from tests.tools import age_decrypt, disallowed_tags, files_containing, require, run_on_tty
 
 NOTE = "CANARY-NOTE: the mayor's driver, white pickup, plates 4-CANARY"
 LINKS = ["https://example.com/CANARY-LINK-ONE", "https://example.org/CANARY-LINK-TWO?x=1"]
@@ -107,7 +108,31 @@ def test_startup_announces_urls_and_demo_editor(portal):
     text = portal.log.read_text()
     assert f"{portal.url}/es/" in text and f"{portal.url}/staff/" in text
     assert "user: editor" in text and "generated" in text
-    assert (portal.data_dir / "keys" / "newsroom.key").stat().st_mode & 0o777 == 0o600
+    assert (portal.data_dir / "keys" / "intake.key").stat().st_mode & 0o777 == 0o600
+    # The newsroom key is in no file: only sealed to the demo editor's password.
+    assert not (portal.data_dir / "keys" / "newsroom.key").exists()
+
+
+EXPORT_PASSPHRASE = "a passphrase for the offline machine"
+
+
+def _exported_identity(portal: Portal, tmp_path: Path) -> Path:
+    """The newsroom identity as an editor takes it to an air-gapped machine: exported with
+    their password under a passphrase, opened with the age CLI (which asks on a terminal)."""
+    from tipline.embedded import prepare
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
+    env = {**clean, **prepare(portal.data_dir, [])}
+    (tmp_path / "passphrase").write_text(EXPORT_PASSPHRASE)
+    subprocess.run(
+        [sys.executable, "manage.py", "tipline_export_identity", "--by", "editor",
+         "--password-file", str(portal.data_dir / "secrets/demo_editor_password"),
+         "--passphrase-file", str(tmp_path / "passphrase"), "-o", str(tmp_path / "key.age")],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    run_on_tty([require("age"), "-d", "-o", str(tmp_path / "newsroom.key"),
+                str(tmp_path / "key.age")], [(b"passphrase", EXPORT_PASSPHRASE)])  # fmt: skip
+    return tmp_path / "newsroom.key"
 
 
 def test_curl_tip_is_cleaned_within_ten_seconds_and_stored_encrypted(portal, tmp_path):
@@ -162,8 +187,8 @@ def test_curl_tip_is_cleaned_within_ten_seconds_and_stored_encrypted(portal, tmp
     ]
     assert files_containing(portal.data_dir, needles) == []
 
-    # Every blob decrypts with the age CLI and the newsroom identity; the photo is clean.
-    newsroom = portal.data_dir / "keys" / "newsroom.key"
+    # Every blob decrypts with the age CLI and the exported newsroom identity; it is clean.
+    newsroom = _exported_identity(portal, tmp_path)
     blobs = sorted(p for p in (portal.data_dir / "blobs").rglob("*") if p.is_file())
     assert len(blobs) == 2
     kinds = []

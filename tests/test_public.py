@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.test import Client
 
 from submissions import crypto, keys, receipts
 from submissions.models import Attachment, Tip
 from submissions.views import public as public_views
 from tests import fixtures
+from tests.tools import database_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,7 @@ def test_submission_stores_only_ciphertext(
         b"CANARY-UA",
         *fixtures.canaries(),
     ]
-    dump = _database_bytes()
+    dump = database_bytes()
     for needle in needles:
         assert needle not in dump, needle
     for path in blob_dir.rglob("*"):
@@ -281,22 +281,6 @@ def test_storage_failure_is_a_clear_error_and_keeps_nothing(client, blob_dir, mo
 def _stored_files(root: Path) -> list[Path]:
     spool = root.parent / "spool"
     return [p for base in (root, spool) for p in base.rglob("*") if p.is_file()]
-
-
-def _database_bytes() -> bytes:
-    """Every value of every row of our tables and auth tables, as bytes."""
-    out = bytearray()
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from introspection
-            for row in cursor.fetchall():
-                for value in row:
-                    out += (
-                        bytes(value)
-                        if isinstance(value, bytes | memoryview)
-                        else str(value).encode()
-                    )
-    return bytes(out)
 
 
 def test_attachment_rows_hold_no_client_metadata(client, blob_dir):

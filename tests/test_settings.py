@@ -82,11 +82,11 @@ def test_debug_is_off_by_default():
 def test_keys_command_creates_age_keys_and_never_overwrites(tmp_path, capsys):
     call_command("tipline_keys", "create", "--dir", str(tmp_path))
     out = capsys.readouterr().out
-    for name in ("intake", "newsroom"):
-        identity = crypto.read_identity_file(tmp_path / f"{name}.key")[0]
-        assert f"TIPLINE_{name.upper()}_RECIPIENT={identity.recipient}" in out
-        assert identity.secret_str() not in out
-        assert (tmp_path / f"{name}.key").stat().st_mode & 0o777 == 0o600
+    identity = crypto.read_identity_file(tmp_path / "intake.key")[0]
+    assert f"TIPLINE_INTAKE_RECIPIENT={identity.recipient}" in out
+    assert identity.secret_str() not in out
+    assert (tmp_path / "intake.key").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "newsroom.key").exists()  # the newsroom key is never a file
     with pytest.raises(CommandError, match="refusing to overwrite"):
         call_command("tipline_keys", "create", "--dir", str(tmp_path))
 
@@ -98,7 +98,7 @@ def test_public_role_must_not_hold_private_keys(settings):
 
 
 def test_missing_recipient_is_an_error(settings):
-    settings.NEWSROOM_RECIPIENT = None
+    settings.INTAKE_RECIPIENT = None
     keys.clear_cache()
     ids = {message.id for message in checks.keys_check()}
     assert "submissions.E001" in ids

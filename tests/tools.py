@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
+import select
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -487,3 +492,56 @@ def scrub_bytes(data: bytes, max_pixels: int = 10**8, **options: object) -> tupl
         **options,  # type: ignore[arg-type]
     )
     return out.getvalue(), report
+
+
+def run_on_tty(argv: list[str], answers: list[tuple[bytes, str]], timeout: float = 60) -> bytes:
+    """Run `argv` on a fresh pseudo-terminal, typing each answer once its prompt (a substring
+    of the output) appears; returns the terminal transcript, or fails with it."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal, as for a person at a shell
+        try:
+            os.execv(argv[0], argv)  # noqa: S606 -- a fixed age command on files made here
+        finally:
+            os._exit(127)
+    transcript, answered, pending = bytearray(), 0, list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([fd], [], [], left)[0]:
+                continue
+            try:
+                data = os.read(fd, 4096)
+            except OSError:  # EIO: the child exited and closed the terminal
+                break
+            if not data:
+                break
+            transcript += data
+            if pending and pending[0][0] in transcript[answered:]:
+                answered = len(transcript)
+                os.write(fd, pending.pop(0)[1].encode() + b"\n")
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        os.close(fd)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status != 0 or pending:
+        raise AssertionError(f"{argv} exited {status}: {bytes(transcript)!r}")
+    return bytes(transcript)
+
+
+def database_bytes() -> bytes:
+    """Every value of every row of our tables and auth tables, as bytes."""
+    from django.db import connection
+
+    out = bytearray()
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from introspection
+            for row in cursor.fetchall():
+                for value in row:
+                    out += (
+                        bytes(value)
+                        if isinstance(value, bytes | memoryview)
+                        else str(value).encode()
+                    )
+    return bytes(out)

@@ -2,15 +2,18 @@
 
 One command, no Docker, no Redis, no PostgreSQL: SQLite and encrypted blobs under var/,
 kombu's filesystem transport as the broker, a real Celery worker (with beat) beside a gunicorn
-web server. Secrets, keys and a demo editor are generated on first start, on disk under
-var/ (gitignored), and announced. Ctrl-C stops everything.
+web server. Secrets, the intake key and a demo editor (holding the newsroom key, which exists
+only sealed to that editor's password) are generated on first start under var/ (gitignored)
+and announced. Ctrl-C stops everything.
 
-Not for production: the keys sit beside the data. See README, "Production".
+Not for production: the demo editor's password and the intake key sit beside the data. See
+README, "Production".
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import secrets
 import signal
@@ -39,22 +42,17 @@ def prepare(data_dir: Path, announce: list[str]) -> dict[str, str]:
     for sub in ("blobs", "spool", "queue/processed", "keys", "secrets"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
-    recipients = {}
-    for name in ("intake", "newsroom"):
-        path = data_dir / "keys" / f"{name}.key"
-        if not path.exists():
-            crypto.write_identity_file(path, crypto.Identity.generate())
-            announce.append(f"generated {path}")
-        recipients[name] = str(crypto.read_identity_file(path)[0].recipient)
+    intake = data_dir / "keys" / "intake.key"
+    if not intake.exists():
+        crypto.write_identity_file(intake, crypto.Identity.generate())
+        announce.append(f"generated {intake}")
     return {
         "DJANGO_SETTINGS_MODULE": "tipline.settings",
         "TIPLINE_DATA_DIR": str(data_dir),
         "TIPLINE_SECRET_KEY_FILE": str(_secret_file(data_dir / "secrets/secret_key", announce)),
         "TIPLINE_RECEIPT_SALT_FILE": str(_secret_file(data_dir / "secrets/receipt_salt", announce)),
-        "TIPLINE_INTAKE_RECIPIENT": recipients["intake"],
-        "TIPLINE_NEWSROOM_RECIPIENT": recipients["newsroom"],
-        "TIPLINE_INTAKE_IDENTITY_FILE": str(data_dir / "keys/intake.key"),
-        "TIPLINE_NEWSROOM_IDENTITY_FILE": str(data_dir / "keys/newsroom.key"),
+        "TIPLINE_INTAKE_RECIPIENT": str(crypto.read_identity_file(intake)[0].recipient),
+        "TIPLINE_INTAKE_IDENTITY_FILE": str(intake),
         "TIPLINE_BROKER_URL": "filesystem://",
         "TIPLINE_HTTPS": "false",
         "TIPLINE_ROLE": "all",
@@ -62,20 +60,19 @@ def prepare(data_dir: Path, announce: list[str]) -> dict[str, str]:
 
 
 def _demo_editor(data_dir: Path, announce: list[str]) -> tuple[str, str]:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
+    """The first start bootstraps: the newsroom key, sealed to a demo editor (Admins and
+    Editors), who sets up an authenticator app at first sign-in."""
+    from django.core.management import call_command
+
+    from newsroom.models import NewsroomKey
 
     password_file = data_dir / "secrets/demo_editor_password"
     _secret_file(password_file, announce)
-    password = password_file.read_text().strip()
-    user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(username="editor", defaults={"is_staff": True})
-    if created:
-        user.set_password(password)
-        user.save()
-        user.user_permissions.add(Permission.objects.get(codename="view_tip"))
-        announce.append("created the demo editor")
-    return "editor", password
+    if not NewsroomKey.objects.exists():
+        call_command("tipline_bootstrap", username="editor", password_file=password_file,
+                     stdout=io.StringIO())  # fmt: skip
+        announce.append("created the newsroom key and the demo editor (admin)")
+    return "editor", password_file.read_text().strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  Public form (es): {base}/es/",
                 f"  Public form (en): {base}/en/",
                 f"  Staff admin:      {base}/staff/   user: {user}   password: {password}",
+                "                    (first sign-in: scan the QR code with an authenticator app)",
                 "  Press Ctrl-C to stop.",
                 "",
             ]

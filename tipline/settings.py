@@ -34,14 +34,17 @@ ROLE = env_choice("TIPLINE_ROLE", "all", {"public", "staff", "all"})
 STAFF_URL_PREFIX = "/staff/"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "newsroom.admin_config.TiplineAdminConfig",  # the admin, behind a second factor and key unlock
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "submissions",
+    "newsroom",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +57,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Unlocks the newsroom key for a signed-in editor's request (cookie + session), and ends
+    # sessions past their absolute lifetime.
+    "newsroom.middleware.UnlockMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -82,8 +89,22 @@ DATABASES = {
         conn_max_age=env_int("TIPLINE_DB_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded default runs web and worker processes on one file. Transactions take the
+    # write lock when they begin, so one that read first cannot fail with "database is
+    # locked" when it comes to write; WAL lets readers go on while someone writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Argon2id for staff passwords (argon2-cffi); the others only read hashes made before.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
@@ -145,12 +166,13 @@ FILE_UPLOAD_HANDLERS = ["submissions.uploads.EncryptingUploadHandler"]
 FILE_UPLOAD_PERMISSIONS = 0o600
 
 # --- Keys (age X25519) ----------------------------------------------------------------------
-# Public halves may sit in the environment; private halves only in files, only where needed:
-# the intake identity on workers, the newsroom identity on the staff site.
+# The intake key: its public half everywhere, its private half in a file on workers only.
+# The newsroom key is in no file and no variable: the database holds its public half and,
+# sealed per editor, its private half (newsroom/custody.py; `manage.py tipline_bootstrap`).
 INTAKE_RECIPIENT = env_optional("TIPLINE_INTAKE_RECIPIENT")
-NEWSROOM_RECIPIENT = env_optional("TIPLINE_NEWSROOM_RECIPIENT")
 INTAKE_IDENTITY_FILE = env_optional("TIPLINE_INTAKE_IDENTITY_FILE")
-NEWSROOM_IDENTITY_FILE = env_optional("TIPLINE_NEWSROOM_IDENTITY_FILE")
+# Argon2id memory for wrapping editors' personal keys (KiB; parameters are stored per key).
+KDF_MEMORY_KIB = env_int("TIPLINE_KDF_MEMORY_KIB", 64 * 1024, minimum=64 * 1024)
 RECEIPT_SALT = env_secret("TIPLINE_RECEIPT_SALT")
 
 # --- Limits shown on the form ---------------------------------------------------------------
@@ -227,8 +249,14 @@ CSRF_COOKIE_PATH = STAFF_URL_PREFIX
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_TRUSTED_ORIGINS = env_list("TIPLINE_CSRF_TRUSTED_ORIGINS", [])
-SESSION_COOKIE_AGE = env_int("TIPLINE_SESSION_SECONDS", 8 * 3600, minimum=60)
+# Staff sessions end after 30 minutes without a request, and 8 hours after sign-in whatever
+# happens (newsroom.middleware). The key-unlock cookie lives no longer than the session.
+SESSION_COOKIE_AGE = env_int("TIPLINE_SESSION_IDLE_SECONDS", 30 * 60, minimum=60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_MAX_SECONDS = env_int("TIPLINE_SESSION_MAX_SECONDS", 8 * 3600, minimum=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+OTP_TOTP_ISSUER = env_str("TIPLINE_OTP_ISSUER", "Tipline")
+LOGIN_URL = STAFF_URL_PREFIX + "login/"
 
 # --- Logging: events, never people ----------------------------------------------------------
 ADMINS: list[tuple[str, str]] = []  # no e-mailed error reports: they would carry request data

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from newsroom.sites import verified_staff_required
+
 from .. import scrub, selectors
+from ..keys import KeyUnavailable
 
 
-@staff_member_required
+@verified_staff_required
 @require_GET
 def attachment_download(request: HttpRequest, attachment_id: str) -> StreamingHttpResponse:
+    # selectors is the gate: staff, second factor, permission; the same 404 otherwise.
     attachment = selectors.attachment_for_download(user=request.user, attachment_id=attachment_id)
-    response = StreamingHttpResponse(
-        selectors.attachment_plaintext(attachment), content_type="application/octet-stream"
-    )
+    try:
+        plaintext = selectors.attachment_plaintext(attachment, user=request.user)
+    except KeyUnavailable:
+        raise Http404 from None  # signed in without unlocking (or access revoked)
+    response = StreamingHttpResponse(plaintext, content_type="application/octet-stream")
     # Always a download, never rendered by the browser: the file came from a stranger.
     report = selectors.attachment_report(attachment)
     extension = str(report.get("extension") or "") or scrub.EXTENSIONS.get(

@@ -1,0 +1,49 @@
+"""The two staff roles. Editors read and triage tips; Admins manage accounts and key access.
+
+Access to the *content* of tips also needs the newsroom key (an envelope): a role alone
+decrypts nothing.
+"""
+
+from django.apps.registry import Apps
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+ROLES = {
+    "Editors": [("submissions", "view_tip"), ("submissions", "view_attachment")],
+    "Admins": [
+        ("submissions", "view_tip"),
+        ("submissions", "view_attachment"),
+        ("auth", "add_user"),
+        ("auth", "change_user"),
+        ("auth", "view_user"),
+        ("auth", "view_group"),
+        ("newsroom", "manage_keys"),
+        ("newsroom", "view_auditevent"),
+    ],
+}
+
+
+def create_roles(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    for config in apps.get_app_configs():  # permissions are otherwise made after migrate
+        config.models_module = True
+        create_permissions(config, apps=apps, verbosity=0)
+        config.models_module = None
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for name, permissions in ROLES.items():
+        group, _ = group_model.objects.get_or_create(name=name)
+        for app_label, codename in permissions:
+            group.permissions.add(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("newsroom", "0001_initial"),
+        ("submissions", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]

@@ -1,0 +1,139 @@
+"""Newsroom key rotation: a new key pair, every ciphertext re-addressed to it, the old one gone.
+
+No file body is re-encrypted: each age header is rewritten for the new key (crypto.rewrap) and
+the payload copied as it is. Resumable and idempotent, in three steps a rerun picks up where a
+crash left off:
+
+1. start: a new key, sealed for everyone who holds the current one, becomes current (new
+   tips are sealed to it from now on);
+2. re-wrap: every ciphertext still addressed to an old key is addressed to the new one;
+3. finish: once nothing is left (and no worker is sealing with a key it read before the
+   switch), the old keys and every envelope of them are deleted.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from submissions import crypto, storage
+from submissions.crypto.rewrap import addressed_to, rewrap_header
+from submissions.models import Attachment, Tip
+
+from . import audit, custody
+from .models import Envelope, NewsroomKey
+
+logger = logging.getLogger(__name__)
+
+
+class RotationError(Exception):
+    pass
+
+
+@dataclass
+class Progress:
+    rewrapped: int = 0
+    already: int = 0
+    finished: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+# Every column sealed to the newsroom key, with the purpose it is bound to.
+SEALED_COLUMNS = [
+    (Tip, "sealed_content", "tip", "content"),
+    (Attachment, "sealed_meta", "attachment", "meta"),
+    (Attachment, "sealed_report", "attachment", "report"),
+]
+
+
+def rotate(identities: list[crypto.Identity], *, actor: object) -> Progress:
+    """Run (or resume) a rotation with the keys `actor` unlocked; they must hold them all."""
+    by_recipient = {str(identity.recipient): identity for identity in identities}
+    keys = list(NewsroomKey.objects.all())
+    if not keys:
+        raise RotationError("there is no newsroom key yet: run tipline_bootstrap")
+    if any(key.recipient not in by_recipient for key in keys):
+        raise RotationError("you do not hold every newsroom key; ask someone who does")
+    current = next(key for key in keys if key.current)
+    if len(keys) == 1:
+        current, by_recipient[current.recipient] = _start(current, actor)
+    new = by_recipient[current.recipient]
+    old = [by_recipient[key.recipient] for key in keys if key.pk != current.pk]
+    progress = Progress()
+    _rewrap_all(old, new, progress)
+    if Attachment.objects.filter(state=Attachment.State.SCRUBBING).exists():
+        # A worker may have read the old recipient before the switch and seal with it later.
+        progress.notes.append("files are being cleaned: run the rotation again when they are done")
+        return progress
+    _rewrap_all(old, new, progress)  # anything sealed to an old key while the first pass ran
+    NewsroomKey.objects.filter(current=False).delete()  # their envelopes go with them
+    progress.finished = True
+    audit.record("key_rotated", actor=actor, target=f"newsroom-key:{current.pk}",
+                 detail=f"{progress.rewrapped} ciphertexts re-wrapped")  # fmt: skip
+    return progress
+
+
+def _start(current: NewsroomKey, actor: object) -> tuple[NewsroomKey, crypto.Identity]:
+    """A new key, sealed for every holder of the current one, made current."""
+    identity = crypto.Identity.generate()
+    with transaction.atomic():
+        NewsroomKey.objects.filter(pk=current.pk).update(current=False)
+        new = NewsroomKey.objects.create(recipient=str(identity.recipient), current=True)
+        for envelope in Envelope.objects.filter(key=current).select_related("user"):
+            custody.seal_for(new, identity, envelope.user)
+    audit.record("key_rotation_started", actor=actor, target=f"newsroom-key:{new.pk}")
+    return new, identity
+
+
+def _rewrap_all(old: list[crypto.Identity], new: crypto.Identity, progress: Progress) -> None:
+    recipients = [new.recipient]
+    for model, column, kind, purpose in SEALED_COLUMNS:
+        for pk, data in (
+            model.objects.exclude(**{column: None}).values_list("pk", column).iterator()
+        ):
+            aad = crypto.binding(kind, pk, purpose)
+            stream = io.BytesIO(bytes(data))
+            try:
+                header = rewrap_header(stream, identities=old, recipients=recipients, aad=aad)
+            except crypto.DecryptionError:
+                if not addressed_to(io.BytesIO(bytes(data)), [new]):
+                    raise
+                progress.already += 1
+                continue
+            # Only if unchanged meanwhile: a concurrent writer's value is re-wrapped next pass.
+            model.objects.filter(pk=pk, **{column: data}).update(**{column: header + stream.read()})
+            progress.rewrapped += 1
+    for attachment in Attachment.objects.filter(state=Attachment.State.CLEAN).iterator():
+        _rewrap_blob(attachment, old, new, progress)
+
+
+def _rewrap_blob(attachment: Attachment, old: list[crypto.Identity], new: crypto.Identity,
+                 progress: Progress) -> None:  # fmt: skip
+    aad = crypto.binding("attachment", attachment.pk, "clean")
+    with storage.open_blob(attachment.blob_name) as source:
+        try:
+            header = rewrap_header(source, identities=old, recipients=[new.recipient], aad=aad)
+        except crypto.DecryptionError:
+            source.seek(0)
+            if not addressed_to(source, [new]):
+                raise
+            progress.already += 1
+            return
+        spool = storage.Spool()
+        try:
+            spool.file.write(header)
+            while chunk := source.read(1024 * 1024):
+                spool.file.write(chunk)
+            spool.file.flush()
+            new_name = storage.save_spool(spool)
+        finally:
+            spool.close()
+    with transaction.atomic():
+        moved = Attachment.objects.filter(pk=attachment.pk, blob_name=attachment.blob_name).update(
+            blob_name=new_name
+        )
+        transaction.on_commit(lambda: storage.delete(attachment.blob_name if moved else new_name))
+    progress.rewrapped += 1

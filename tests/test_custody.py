@@ -1,0 +1,399 @@
+"""Key custody and staff access: what a seized server gives away (nothing), the second factor,
+grant / revoke / password change / rotation end to end, the offline export, the audit chain
+and per-account throttling."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from newsroom import audit, custody
+from newsroom.models import AuditEvent, Envelope, NewsroomKey, SignInThrottle, StaffKey
+from submissions import crypto, services
+from submissions.models import Attachment, Tip
+from tests import fixtures
+from tests.staff import PASSWORD, code, make_staff, sign_in
+from tests.tools import age_decrypt, database_bytes
+
+pytestmark = pytest.mark.django_db
+
+NOTE = "CANARY-NOTE the harbour master takes the envelopes"
+LINK = "https://example.com/CANARY-LINK"
+SECRET_KEY = re.compile(rb"AGE-SECRET-KEY-1[0-9A-Z]{58}")
+
+
+@pytest.fixture
+def tip(blob_dir, monkeypatch, django_capture_on_commit_callbacks) -> Tip:
+    """A tip as the pipeline leaves it: note and link sealed, a photo cleaned and sealed."""
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = Client().post("/en/", {
+            "note": NOTE, "links": LINK,
+            "files": [SimpleUploadedFile("IMG_1.jpg", fixtures.jpeg_with_gps())],
+        })  # fmt: skip
+    assert response.status_code == 200
+    tip = Tip.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.attachment_scrub(attachment_id=str(tip.attachments.get().pk))
+    return tip
+
+
+@pytest.fixture
+def editor(newsroom_identity) -> User:
+    return make_staff("editor", newsroom_identity, role="Admins")
+
+
+def _download(client: Client, attachment: Attachment) -> bytes | int:
+    response = client.get(f"/staff/tips/attachments/{attachment.pk}/download/")
+    if response.status_code != 200:
+        return response.status_code
+    return b"".join(response.streaming_content)
+
+
+def _tip_page(client: Client, tip: Tip) -> str:
+    return client.get(f"/staff/submissions/tip/{tip.pk}/change/").content.decode()
+
+
+# ---------------------------------------------------------------- 1. a seized server
+
+
+def _everything_on_the_server() -> list[bytes]:
+    """What a copy of the staff server holds: the database (sessions included), storage and
+    the data directory, and the settings (environment and the files they name)."""
+    import os
+
+    found = [database_bytes()]
+    for root in (Path(settings.DATA_DIR), Path(settings.STORAGES["blobs"]["OPTIONS"]["location"])):
+        found += [path.read_bytes() for path in root.rglob("*") if path.is_file()]
+    found.append(repr(sorted(os.environ.items())).encode())
+    for name in ("TIPLINE_INTAKE_IDENTITY_FILE", "TIPLINE_SECRET_KEY_FILE"):
+        if os.environ.get(name):
+            found.append(Path(os.environ[name]).read_bytes())
+    return found
+
+
+def test_a_copy_of_the_server_decrypts_nothing_without_a_password(tip, editor, blob_dir):
+    client = sign_in(editor)  # a live session too: its sealed keys sit in the database
+    assert NOTE in _tip_page(client, tip)
+    attachment = tip.attachments.get()
+    blob = (blob_dir / attachment.blob_name).read_bytes()
+    sealed = {
+        "note": (bytes(tip.sealed_content), crypto.binding("tip", tip.pk, "content")),
+        "name": (bytes(attachment.sealed_meta),
+                 crypto.binding("attachment", attachment.pk, "meta")),
+        "report": (bytes(attachment.sealed_report),
+                   crypto.binding("attachment", attachment.pk, "report")),
+        "file": (blob, crypto.binding("attachment", attachment.pk, "clean")),
+    }  # fmt: skip
+    disk = _everything_on_the_server()
+    # Every private key anywhere on the server: the intake key (workers'), nothing else.
+    identities = {
+        crypto.Identity.parse(m.decode()) for data in disk for m in SECRET_KEY.findall(data)
+    }
+    assert identities, "the intake key file should have been found"
+    for label, (data, aad) in sealed.items():
+        with pytest.raises(crypto.DecryptionError):
+            crypto.open_bytes(data, identities=list(identities), aad=aad)
+        assert NOTE.encode() not in b"".join(disk) and b"CANARY-LINK" not in b"".join(disk), label
+    # The wrapped personal key does not open without the password (nor with a guess).
+    for guess in ("", "password", "editor", settings.SECRET_KEY, PASSWORD.upper()):
+        assert custody.personal_key(editor, guess) is None
+    # With the password, it all opens: the test above failed for the right reason.
+    with custody.unlocked(custody.unlock(editor, PASSWORD)):
+        for data, aad in sealed.values():
+            crypto.open_bytes(data, identities=custody.current_identities(), aad=aad)
+
+
+def test_session_keys_do_not_open_without_the_cookie(tip, editor):
+    client = sign_in(editor)
+    assert custody.COOKIE in client.cookies
+    cookie = client.cookies[custody.COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    client.cookies.pop(custody.COOKIE)
+    assert "locked: sign in again" in _tip_page(client, tip)
+    assert NOTE not in _tip_page(client, tip)
+    assert _download(client, tip.attachments.get()) == 404
+
+
+# ------------------------------------------------------------ 2. the second factor
+
+
+def test_editor_with_code_reads_notes_and_downloads(tip, editor):
+    client = sign_in(editor)
+    page = _tip_page(client, tip)
+    assert NOTE in page and "CANARY-LINK" in page
+    body = _download(client, tip.attachments.get())
+    assert isinstance(body, bytes) and body.startswith(b"\xff\xd8")
+
+
+def test_without_the_second_factor_nothing_is_reachable(tip, editor):
+    client = Client()
+    response = client.post("/staff/login/", {"username": "editor", "password": PASSWORD})
+    assert response.status_code == 200 and "authenticator app is wrong" in response.content.decode()
+    wrong = client.post("/staff/login/", {"username": "editor", "password": PASSWORD,
+                                          "otp_token": "000000"})  # fmt: skip
+    assert wrong.status_code == 200
+    client.force_login(editor)  # a valid password session, no code on it
+    for url in ("/staff/", "/staff/submissions/tip/", f"/staff/submissions/tip/{tip.pk}/change/",
+                f"/staff/tips/attachments/{tip.attachments.get().pk}/download/",
+                "/staff/newsroom/auditevent/"):  # fmt: skip
+        response = client.get(url)
+        assert response.status_code == 302 and "/staff/login/" in response["Location"], url
+
+
+def test_a_code_is_accepted_once(editor):
+    device = TOTPDevice.objects.get(user=editor)
+    token = code(device)
+    first = Client().post("/staff/login/", {"username": "editor", "password": PASSWORD,
+                                            "otp_token": token})  # fmt: skip
+    assert first.status_code == 302
+    again = Client().post("/staff/login/", {"username": "editor", "password": PASSWORD,
+                                            "otp_token": token})  # fmt: skip
+    assert again.status_code == 200 and "already used" in again.content.decode()
+
+
+def test_enrolment_only_for_the_signed_in_account(tip, newsroom_identity):
+    newcomer = make_staff("newcomer", newsroom_identity, enrolled=False)
+    client = Client()
+    response = client.post("/staff/login/", {"username": "newcomer", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/staff/account/enrol/"
+    assert client.get("/staff/submissions/tip/").status_code == 302  # not before enrolling
+    page = client.get("/staff/account/enrol/").content.decode()
+    assert "<svg" in page and not re.search(r'(src|href)="(https?:)?//', page)  # inline QR
+    device = TOTPDevice.objects.get(user=newcomer, confirmed=False)
+    refused = client.post("/staff/account/enrol/", {"password": "wrong", "otp_token": code(device)})
+    assert refused.status_code == 200 and not TOTPDevice.objects.get(pk=device.pk).confirmed
+    done = client.post("/staff/account/enrol/", {"password": PASSWORD, "otp_token": code(device)})
+    assert done.status_code == 302
+    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert NOTE in _tip_page(client, tip)
+    # Someone already enrolled cannot use the page to add a second device.
+    other = Client()
+    other.force_login(newcomer)
+    assert other.get("/staff/account/enrol/").status_code == 302
+    assert TOTPDevice.objects.filter(user=newcomer).count() == 1
+
+
+# -------------------------------------------- 3. grant, revoke, password change, rotate
+
+
+def _action(client: Client, url: str, action: str, pks: list[object]) -> None:
+    response = client.post(url, {"action": action, "_selected_action": [str(pk) for pk in pks]})
+    assert response.status_code == 302, response.content.decode()[-1500:]
+
+
+def test_grant_password_change_and_revoke_end_to_end(tip, editor):
+    newcomer = make_staff("newcomer", None)  # an editor role, no key yet
+    assert "locked" in _tip_page(sign_in(newcomer), tip)
+    admin_client = sign_in(editor)
+    _action(admin_client, "/staff/auth/user/", "grant_access", [newcomer.pk])
+    assert Envelope.objects.filter(user=newcomer).count() == 1
+    reader = sign_in(newcomer)
+    assert NOTE in _tip_page(reader, tip)
+
+    # Password change: the key is re-wrapped; the old password opens nothing any more.
+    response = reader.post("/staff/password_change/", {
+        "old_password": PASSWORD, "new_password1": "another-long-passphrase-42",
+        "new_password2": "another-long-passphrase-42",
+    })  # fmt: skip
+    assert response.status_code == 302 and response["Location"] == "/staff/login/"
+    assert reader.get("/staff/").status_code == 302  # that session is over
+    assert custody.personal_key(newcomer, PASSWORD) is None
+    reader = sign_in(newcomer, "another-long-passphrase-42")
+    assert NOTE in _tip_page(reader, tip)
+
+    # Revoke: the open session loses the key at its next request, and so does a new one.
+    _action(admin_client, "/staff/auth/user/", "revoke_access", [newcomer.pk])
+    assert _download(reader, tip.attachments.get()) == 404
+    assert NOTE not in _tip_page(sign_in(newcomer, "another-long-passphrase-42"), tip)
+    with pytest.raises(custody.Locked):
+        custody.unlock(newcomer, "another-long-passphrase-42")
+
+
+def test_password_set_by_someone_else_loses_the_key(tip, editor):
+    editor.set_password("reset-by-an-admin-77")
+    editor.save()
+    client = sign_in(editor, "reset-by-an-admin-77")
+    assert "locked" in _tip_page(client, tip)
+    assert not Envelope.objects.filter(user=editor).exists()
+    assert StaffKey.objects.filter(user=editor).exists()  # a new personal key, to grant to
+
+
+def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
+    tip, editor, newsroom_identity, newsroom_key_file, blob_dir, tmp_path
+):
+    second = make_staff("second", newsroom_identity)
+    attachment = tip.attachments.get()
+    old_blob = (blob_dir / attachment.blob_name).read_bytes()
+    old_note = bytes(tip.sealed_content)
+    (tmp_path / "pw").write_text(PASSWORD)
+    call_command("tipline_rotate", "--by", "editor", "--password-file", str(tmp_path / "pw"),
+                 stdout=io.StringIO())  # fmt: skip
+
+    (key,) = NewsroomKey.objects.all()
+    assert key.current and key.recipient != str(newsroom_identity.recipient)
+    assert Envelope.objects.filter(key=key).count() == 2  # both holders keep access
+    tip.refresh_from_db()
+    attachment.refresh_from_db()
+    new_blob = (blob_dir / attachment.blob_name).read_bytes()
+    # Only the header changed: the payload (nonce and chunks) is byte for byte the same.
+    assert (
+        new_blob.split(b"\n---", 1)[1].split(b"\n", 1)[1]
+        == (old_blob.split(b"\n---", 1)[1].split(b"\n", 1)[1])
+    )
+    assert bytes(tip.sealed_content) != old_note
+    # The old key opens nothing any more (the age CLI agrees), the new one opens everything.
+    with pytest.raises(AssertionError, match="could not decrypt"):
+        age_decrypt(blob_dir / attachment.blob_name, newsroom_key_file)
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes(bytes(tip.sealed_content), identities=[newsroom_identity],
+                          aad=crypto.binding("tip", tip.pk, "content"))  # fmt: skip
+    for user in (editor, second):
+        client = sign_in(user)
+        assert NOTE in _tip_page(client, tip)
+        assert _download(client, attachment).startswith(b"\xff\xd8")  # type: ignore[union-attr]
+    # No trace of the old private key: its envelopes are gone with it.
+    assert not Envelope.objects.exclude(key=key).exists()
+    assert newsroom_identity.secret_str().encode() not in database_bytes()
+    # Run again: a new rotation, as idempotent as the first.
+    call_command("tipline_rotate", "--by", "second", "--password-file", str(tmp_path / "pw"),
+                 stdout=io.StringIO())  # fmt: skip
+    assert NewsroomKey.objects.get().recipient != key.recipient
+
+
+def test_rotation_resumes_after_an_interruption(tip, editor, tmp_path, monkeypatch):
+    from newsroom import rotation
+
+    calls = {"n": 0}
+    real = rotation._rewrap_blob
+
+    def crash_once(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("storage went away")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rotation, "_rewrap_blob", crash_once)
+    (tmp_path / "pw").write_text(PASSWORD)
+    with pytest.raises(OSError, match="storage went away"):
+        call_command("tipline_rotate", "--by", "editor", "--password-file", str(tmp_path / "pw"))
+    assert NewsroomKey.objects.count() == 2  # started: new key current, old kept
+    call_command("tipline_rotate", "--by", "editor", "--password-file", str(tmp_path / "pw"),
+                 stdout=io.StringIO())  # fmt: skip
+    assert NewsroomKey.objects.count() == 1
+    assert NOTE in _tip_page(sign_in(editor), tip)
+
+
+def test_grant_needs_an_unlocked_key_holder(tip, newsroom_identity, tmp_path):
+    make_staff("holder", newsroom_identity)
+    outsider = make_staff("outsider", None)
+    (tmp_path / "pw").write_text(PASSWORD)
+    with pytest.raises(CommandError, match="holds no newsroom key"):
+        call_command("tipline_access", "grant", "holder", "--by", "outsider",
+                     "--password-file", str(tmp_path / "pw"))  # fmt: skip
+    (tmp_path / "bad").write_text("not-the-password")
+    with pytest.raises(CommandError, match="wrong username or password"):
+        call_command("tipline_access", "grant", "outsider", "--by", "holder",
+                     "--password-file", str(tmp_path / "bad"))  # fmt: skip
+    call_command("tipline_access", "grant", "outsider", "--by", "holder",
+                 "--password-file", str(tmp_path / "pw"), stdout=io.StringIO())  # fmt: skip
+    assert custody.unlock(outsider, PASSWORD)
+
+
+# ------------------------------------------------------------------- 4. offline export
+
+
+def test_exported_identity_opens_a_stored_blob_with_age(tip, editor, blob_dir, tmp_path):
+    (tmp_path / "pw").write_text(PASSWORD)
+    (tmp_path / "phrase").write_text("sixteen or more characters")
+    call_command("tipline_export_identity", "--by", "editor", "--password-file",
+                 str(tmp_path / "pw"), "--passphrase-file", str(tmp_path / "phrase"),
+                 "-o", str(tmp_path / "newsroom.key.age"), stdout=io.StringIO())  # fmt: skip
+    exported = (tmp_path / "newsroom.key.age").read_bytes()
+    assert b"-> scrypt " in exported and not SECRET_KEY.search(exported)
+    (tmp_path / "newsroom.key").write_bytes(
+        crypto.open_with_passphrase(exported, "sixteen or more characters")
+    )
+    plain = age_decrypt(blob_dir / tip.attachments.get().blob_name, tmp_path / "newsroom.key")
+    assert plain.startswith(b"\xff\xd8")
+    assert AuditEvent.objects.filter(action="identity_exported", actor="editor").exists()
+
+
+# ---------------------------------------------------------------------- 5. the audit log
+
+
+def test_staff_actions_are_on_record_without_content(tip, editor):
+    client = sign_in(editor)
+    _tip_page(client, tip)
+    _download(client, tip.attachments.get())
+    client.post("/staff/logout/")
+    actions = list(AuditEvent.objects.values_list("actor", "action", "target"))
+    assert ("editor", "signed_in", "") in actions
+    assert ("editor", "tip_viewed", f"tip:{tip.pk}") in actions
+    assert ("editor", "file_downloaded", f"attachment:{tip.attachments.get().pk}") in actions
+    assert ("editor", "signed_out", "") in actions
+    dump = repr(list(AuditEvent.objects.values())).encode()
+    assert NOTE.encode() not in dump and b"IMG_1" not in dump and b"CANARY" not in dump
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "reorder", "append forged"])
+def test_tampering_with_the_audit_log_is_reported(tamper):
+    for n in range(5):
+        audit.record("tip_viewed", actor="editor", target=f"tip:{n}")
+    out = io.StringIO()
+    call_command("tipline_audit", "verify", stdout=out)
+    assert "intact: 5 records" in out.getvalue()
+    events = list(AuditEvent.objects.order_by("sequence"))
+    if tamper == "edit":
+        AuditEvent.objects.filter(pk=events[2].pk).update(target="tip:someone-else")
+        first_bad = events[2]
+    elif tamper == "delete":
+        events[2].delete()
+        first_bad = events[3]
+    elif tamper == "reorder":
+        AuditEvent.objects.filter(pk=events[1].pk).update(at=events[3].at)
+        first_bad = events[1]
+    else:
+        AuditEvent.objects.create(at=events[-1].at, actor="x", action="y",
+                                  previous="f" * 64, digest="e" * 64)  # fmt: skip
+        first_bad = AuditEvent.objects.order_by("-sequence").first()
+    with pytest.raises(CommandError, match=rf"broken at record #{first_bad.sequence}\b"):
+        call_command("tipline_audit", "verify")
+
+
+def test_the_admin_cannot_change_or_delete_audit_records(editor):
+    audit.record("tip_viewed", actor="editor", target="tip:1")
+    client = sign_in(editor)
+    event = AuditEvent.objects.last()
+    assert client.get("/staff/newsroom/auditevent/").status_code == 200
+    assert client.post(f"/staff/newsroom/auditevent/{event.pk}/delete/",
+                       {"post": "yes"}).status_code == 403  # fmt: skip
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+# -------------------------------------------------------------------- 6. throttling
+
+
+def test_brute_force_on_one_account_does_not_lock_another(editor, newsroom_identity):
+    other = make_staff("other", newsroom_identity)
+    attacker = Client()
+    for _ in range(6):
+        response = attacker.post("/staff/login/", {"username": "editor", "password": "guess-1234"})
+        assert response.status_code == 200
+    device = TOTPDevice.objects.get(user=editor)
+    locked = Client().post("/staff/login/", {"username": "editor", "password": PASSWORD,
+                                             "otp_token": code(device)})  # fmt: skip
+    assert locked.status_code == 200 and "Too many failed attempts" in locked.content.decode()
+    assert SignInThrottle.objects.get(username="editor").failures >= 5
+    sign_in(other)  # unaffected, from the same (Tor: 127.0.0.1) address
+    assert not SignInThrottle.objects.filter(username="other").exists()
