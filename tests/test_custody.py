@@ -397,3 +397,52 @@ def test_brute_force_on_one_account_does_not_lock_another(editor, newsroom_ident
     assert SignInThrottle.objects.get(username="editor").failures >= 5
     sign_in(other)  # unaffected, from the same (Tor: 127.0.0.1) address
     assert not SignInThrottle.objects.filter(username="other").exists()
+
+
+# ------------------------------------------------------------- accounts and sessions
+
+
+def test_production_hashes_passwords_with_argon2_and_refuses_weak_ones(settings):
+    from django.contrib.auth import password_validation
+    from django.contrib.auth.hashers import make_password
+    from django.core.exceptions import ValidationError
+
+    import tipline.settings as production
+
+    settings.PASSWORD_HASHERS = production.PASSWORD_HASHERS
+    assert make_password("a-long-password-123").startswith("argon2$argon2id$")
+    for weak in ("short-pw", "password1234"):  # under 12 characters; a common password
+        with pytest.raises(ValidationError):
+            password_validation.validate_password(weak)
+
+
+def test_sessions_end_at_their_absolute_lifetime_and_logout_is_post_only(tip, editor):
+    from newsroom.middleware import SIGNED_IN_AT
+
+    client = sign_in(editor)
+    assert client.get("/staff/logout/").status_code == 405
+    session = client.session
+    session[SIGNED_IN_AT] -= settings.SESSION_MAX_SECONDS + 1
+    session.save()
+    response = client.get(f"/staff/submissions/tip/{tip.pk}/change/")
+    assert response.status_code == 302 and "/staff/login/" in response["Location"]
+    assert custody.SESSION_SEALED not in client.session  # the sealed keys went with it
+    assert settings.SESSION_COOKIE_AGE <= 30 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
+
+
+def test_rotation_from_the_admin_uses_the_sessions_unlocked_keys(tip, editor, newsroom_identity):
+    client = sign_in(editor)
+    old = NewsroomKey.objects.get()
+    _action(client, "/staff/newsroom/newsroomkey/", "rotate", [old.pk])
+    (key,) = NewsroomKey.objects.all()
+    assert key.pk != old.pk
+    assert AuditEvent.objects.filter(action="key_rotated", actor="editor").exists()
+    # The old key went with the rotation: this session's keys are gone, a new sign-in works.
+    assert "locked" in _tip_page(client, tip)
+    assert NOTE in _tip_page(sign_in(editor), tip)
+    # An editor without manage_keys cannot rotate.
+    reader = sign_in(make_staff("reader", None))
+    form = {"action": "rotate", "_selected_action": [str(key.pk)]}
+    response = reader.post("/staff/newsroom/newsroomkey/", form)
+    assert response.status_code == 403
+    assert NewsroomKey.objects.get().pk == key.pk
