@@ -3,6 +3,10 @@
 Records say who (a username), what (an action name), on which object (by id) and when; never
 content, never anything a source sent. `verify()` recomputes the chain and names the first
 record that does not match: an edited, deleted, inserted or reordered record shows.
+
+Records cut off the end leave a shorter chain that is still whole. Against that, every append
+logs its sequence number and digest (logs can be shipped off the server), and `verify` prints
+the head of the chain to compare with such a copy.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def record(action: str, *, actor: object = None, target: str = "", detail: str =
                 event.digest = _digest(previous, _stamp(event), event.actor, action,
                                        event.target, event.detail)  # fmt: skip
                 event.save()
+            logger.info("audit.appended seq=%d digest=%s", event.sequence, event.digest)
             return
         except IntegrityError:
             continue  # another record took this place in the chain: append after it
@@ -52,7 +57,8 @@ def record(action: str, *, actor: object = None, target: str = "", detail: str =
 
 
 def verify() -> tuple[int, AuditEvent | None, str]:
-    """(records checked, the first broken record or None, why it is broken)."""
+    """(records checked, the first broken record or None, why it is broken — or, when the
+    chain is whole, the digest of its last record)."""
     previous = GENESIS
     checked = 0
     for event in AuditEvent.objects.order_by("sequence").iterator(chunk_size=2000):
@@ -64,4 +70,4 @@ def verify() -> tuple[int, AuditEvent | None, str]:
             return checked, event, "its content does not match its digest"
         previous = event.digest
         checked += 1
-    return checked, None, ""
+    return checked, None, previous

@@ -446,3 +446,17 @@ def test_rotation_from_the_admin_uses_the_sessions_unlocked_keys(tip, editor, ne
     response = reader.post("/staff/newsroom/newsroomkey/", form)
     assert response.status_code == 403
     assert NewsroomKey.objects.get().pk == key.pk
+
+
+def test_records_cut_off_the_end_show_against_the_logged_head(caplog):
+    caplog.set_level("INFO", logger="newsroom.audit")
+    for n in range(3):
+        audit.record("tip_viewed", actor="editor", target=f"tip:{n}")
+    logged = re.findall(r"audit\.appended seq=\d+ digest=([0-9a-f]{64})", caplog.text)[-1]
+    out = io.StringIO()
+    call_command("tipline_audit", "verify", stdout=out)
+    assert f"last digest {logged}" in out.getvalue()
+    AuditEvent.objects.order_by("-sequence").first().delete()
+    out = io.StringIO()
+    call_command("tipline_audit", "verify", stdout=out)
+    assert "intact: 2 records" in out.getvalue() and logged not in out.getvalue()

@@ -16,10 +16,14 @@ class Command(BaseCommand):
         parser.add_argument("action", choices=["verify"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        checked, broken, why = audit.verify()
+        checked, broken, detail = audit.verify()
         if broken is not None:
             raise CommandError(
                 f"audit log broken at record #{broken.sequence} ({broken.action}, "
-                f"{broken.at:%Y-%m-%d %H:%M:%S}): {why}; {checked} records before it are intact"
+                f"{broken.at:%Y-%m-%d %H:%M:%S}): {detail}; {checked} records before it are intact"
             )
-        self.stdout.write(f"audit log intact: {checked} records")
+        self.stdout.write(
+            f"audit log intact: {checked} records; last digest {detail} (compare it with the "
+            "latest `audit.appended` line in the logs kept off this server: records cut off "
+            "the end leave no other trace)"
+        )
