@@ -12,9 +12,11 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from submissions import crypto
 from submissions.keys import KeyUnavailable, newsroom_identities
 
 from . import audit, custody, rotation
+from .forms import GuardedAdminPasswordChangeForm
 from .models import AuditEvent, NewsroomKey
 
 
@@ -28,6 +30,7 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class StaffUserAdmin(KeyActions, UserAdmin):
+    change_password_form = GuardedAdminPasswordChangeForm
     list_display = ["username", "is_active", "is_staff", "role_names", "key_access"]
     actions = ["grant_access", "revoke_access"]
 
@@ -59,7 +62,11 @@ class StaffUserAdmin(KeyActions, UserAdmin):
     @admin.action(description="Revoke access to tips", permissions=["manage_keys"])
     def revoke_access(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
-            custody.revoke(user)
+            try:
+                custody.revoke(user)
+            except custody.WouldLoseKey as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
             audit.record("access_revoked", actor=request.user, target=f"user:{user.pk}")
             self.message_user(request, f"{user.get_username()} can no longer read tips.")
 
@@ -89,10 +96,14 @@ class NewsroomKeyAdmin(KeyActions, admin.ModelAdmin):
                   permissions=["manage_keys"])  # fmt: skip
     def rotate(self, request: HttpRequest, queryset: QuerySet[NewsroomKey]) -> None:
         try:
-            progress = rotation.rotate(newsroom_identities(), actor=request.user)
-        except (KeyUnavailable, rotation.RotationError) as exc:
+            progress = rotation.rotate(newsroom_identities(), actor=request.user,
+                                       own_session=request.session.session_key)  # fmt: skip
+        except (KeyUnavailable, rotation.RotationError, crypto.DecryptionError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
+        if progress.finished:  # this session's keys include the retired one: drop them
+            request.session.pop(custody.SESSION_SEALED, None)
+            request.session.pop(custody.SESSION_KEYS, None)
         done = "finished: sign in again" if progress.finished else "not finished: run it again"
         self.message_user(request, f"{progress.rewrapped} re-wrapped; {done}. "
                           + " ".join(progress.notes))  # fmt: skip

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextvars
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from submissions.crypto import password as passwords
 
 from .models import Envelope, NewsroomKey, StaffKey
 
+logger = logging.getLogger(__name__)
+
 SESSION_SEALED = "tipline_unlocked"
 SESSION_KEYS = "tipline_unlocked_keys"
 COOKIE = "tipline_unlock"
@@ -44,6 +47,10 @@ _unlocked: contextvars.ContextVar[tuple[crypto.Identity, ...]] = contextvars.Con
 
 class Locked(Exception):
     """This request holds no newsroom key (not signed in with a password, or no access)."""
+
+
+class WouldLoseKey(Exception):
+    """The change would leave a newsroom key with no holder: every tip would be lost."""
 
 
 # ----------------------------------------------------------------------- personal keys
@@ -83,18 +90,24 @@ def personal_key(user: AbstractBaseUser, password: str) -> crypto.Identity | Non
                                   parameters=stored.kdf)  # fmt: skip
     except crypto.DecryptionError:
         return None
-    return crypto.Identity(secret)
+    identity = crypto.Identity(secret)
+    if str(identity.recipient) != stored.recipient:  # grants would go to someone else's key
+        raise crypto.DecryptionError("the stored personal key does not match its public half")
+    return identity
 
 
 def sign_in(user: AbstractBaseUser, password: str) -> tuple[list[crypto.Identity], list[str]]:
     """Unlock at sign-in (the password was just checked): the newsroom identities this user
-    holds and their key ids. A user without a usable personal key gets a new one and loses
-    the envelopes sealed to the old one (an administrator grants access again)."""
-    personal = personal_key(user, password)
+    holds and their key ids. A user whose password someone else set has a personal key that
+    no longer opens: they get a new one, to be granted access to again (the envelopes sealed
+    to the old one stay, useless, until then: nothing is deleted on the way)."""
+    try:
+        personal = personal_key(user, password)
+    except crypto.DecryptionError:
+        logger.warning("staff_key.mismatch user=%s", user.pk)  # tampered: left for a human
+        return [], []
     if personal is None:
-        with transaction.atomic():
-            Envelope.objects.filter(user=user).delete()
-            set_personal_key(user, password)
+        set_personal_key(user, password)
         return [], []
     return _open_envelopes(user, personal)
 
@@ -103,7 +116,10 @@ def unlock(user: AbstractBaseUser, password: str) -> list[crypto.Identity]:
     """The newsroom identities `user` holds, for a management command; Locked otherwise."""
     if not user.check_password(password):
         raise Locked("wrong username or password")
-    personal = personal_key(user, password)
+    try:
+        personal = personal_key(user, password)
+    except crypto.DecryptionError as exc:
+        raise Locked(str(exc)) from exc
     identities = _open_envelopes(user, personal)[0] if personal else []
     if not identities:
         raise Locked(f"{user.get_username()} holds no newsroom key")
@@ -143,9 +159,16 @@ def seal_for(key: NewsroomKey, identity: crypto.Identity, user: AbstractBaseUser
 
 
 def grant(user: AbstractBaseUser, identities: list[crypto.Identity]) -> int:
-    """Seal every newsroom key the granter holds for `user`. Idempotent; returns how many."""
+    """Seal every newsroom key the granter holds for `user`. Idempotent; returns how many.
+
+    Only to accounts that signed in and set up their authenticator: before that, whoever
+    knows the initial password could enrol their own phone and read everything."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     if not StaffKey.objects.filter(user=user).exists():
         raise Locked("this account has never signed in: it has no personal key yet")
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise Locked("this account has not set up its authenticator app yet")
     granted = 0
     by_recipient = {str(identity.recipient): identity for identity in identities}
     for key in NewsroomKey.objects.filter(recipient__in=by_recipient):
@@ -154,9 +177,24 @@ def grant(user: AbstractBaseUser, identities: list[crypto.Identity]) -> int:
     return granted
 
 
+def sole_holder(user: AbstractBaseUser) -> bool:
+    """Whether some newsroom key has no other holder than `user`."""
+    for key_id in Envelope.objects.filter(user=user).values_list("key_id", flat=True):
+        if not Envelope.objects.filter(key_id=key_id).exclude(user=user).exists():
+            return True
+    return False
+
+
 def revoke(user: AbstractBaseUser) -> int:
-    """Remove every envelope of `user`; open sessions lose the keys on their next request."""
-    deleted, _ = Envelope.objects.filter(user=user).delete()
+    """Remove every envelope of `user`; open sessions lose the keys on their next request.
+    Refused for the last holder of a key."""
+    with transaction.atomic():
+        if sole_holder(user):
+            raise WouldLoseKey(
+                f"{user.get_username()} is the only holder of a newsroom key: grant it to "
+                "someone else first"
+            )
+        deleted, _ = Envelope.objects.filter(user=user).delete()
     return deleted
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import authenticate
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.forms import AdminPasswordChangeForm, PasswordChangeForm
+from django.db import transaction
 from django.http import HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -36,8 +37,10 @@ class SignInForm(AdminAuthenticationForm):
     )  # fmt: skip
     error_messages = {
         **AdminAuthenticationForm.error_messages,
+        # One answer for a wrong name, password or code: a password guessed right must not
+        # show before the second factor is passed too (it also protects the keys).
+        "invalid_login": "Wrong username, password or authenticator code.",
         "throttled": "Too many failed attempts for this account. Try again in %(seconds)d s.",
-        "invalid_token": "The code from your authenticator app is wrong or was already used.",
     }
 
     def clean(self) -> dict[str, Any]:
@@ -45,20 +48,21 @@ class SignInForm(AdminAuthenticationForm):
         password = self.cleaned_data.get("password") or ""
         if not username or not password:
             return self.cleaned_data
-        if seconds := throttle.wait(username):
+        if seconds := throttle.attempt(username):
             raise forms.ValidationError(
                 self.error_messages["throttled"], code="throttled", params={"seconds": seconds}
             )
         user = authenticate(self.request, username=username, password=password)
-        if user is None:
-            throttle.failed(username)
-            audit.record("sign_in_failed", actor=username)
+        device = confirmed_device(user) if user is not None else None
+        if user is None or (
+            device is not None and not verify_once(device, self.cleaned_data.get("otp_token"))
+        ):
+            # Who tried is on record only when the account exists: a name typed wrong may be
+            # a password typed in the wrong box.
+            known = user is not None or get_user_model().objects.filter(username=username).exists()
+            audit.record("sign_in_failed", actor=username if known else None,
+                         detail="" if known else "unknown account")  # fmt: skip
             raise self.get_invalid_login_error()
-        device = confirmed_device(user)
-        if device is not None and not device.verify_token(self.cleaned_data.get("otp_token")):
-            throttle.failed(username)
-            audit.record("sign_in_failed", actor=username, detail="second factor")
-            raise forms.ValidationError(self.error_messages["invalid_token"], code="invalid_token")
         self.user_cache = user
         self.confirm_login_allowed(user)
         throttle.succeeded(username)
@@ -67,6 +71,16 @@ class SignInForm(AdminAuthenticationForm):
         identities, key_ids = custody.sign_in(user, password)
         self.request._tipline_unlock = (identities, key_ids)  # type: ignore[union-attr]
         return self.cleaned_data
+
+
+def verify_once(device: TOTPDevice, token: str | None) -> bool:
+    """Check a code with the device row locked: two sign-ins racing with one code cannot both
+    pass django-otp's "not used before" check."""
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        verified = bool(locked.verify_token(token))
+    device.refresh_from_db()
+    return verified
 
 
 class EnrolForm(forms.Form):
@@ -85,13 +99,12 @@ class EnrolForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         user = self.request.user
         username = user.get_username()
-        if seconds := throttle.wait(username):
+        if seconds := throttle.attempt(username):
             raise forms.ValidationError(f"Too many failed attempts. Try again in {seconds} s.")
         password = self.cleaned_data.get("password") or ""
-        if not user.check_password(password) or not self.device.verify_token(
-            self.cleaned_data.get("otp_token")
+        if not user.check_password(password) or not verify_once(
+            self.device, self.cleaned_data.get("otp_token")
         ):
-            throttle.failed(username)
             raise forms.ValidationError("The password or the code is wrong. Try again.")
         throttle.succeeded(username)
         return self.cleaned_data
@@ -101,8 +114,25 @@ class RewrappingPasswordChangeForm(PasswordChangeForm):
     """Changing the password re-wraps the personal key under the new one."""
 
     def save(self, commit: bool = True) -> Any:
-        user = super().save(commit=commit)
-        custody.change_password(user, self.cleaned_data["old_password"],
-                                self.cleaned_data["new_password1"])  # fmt: skip
-        audit.record("password_changed", actor=user)
+        with transaction.atomic():  # the new password and the re-wrapped key, or neither
+            self.user._tipline_rewrapping = True  # type: ignore[attr-defined]
+            user = super().save(commit=commit)
+            custody.change_password(user, self.cleaned_data["old_password"],
+                                    self.cleaned_data["new_password1"])  # fmt: skip
+            audit.record("password_changed", actor=user)
         return user
+
+
+class GuardedAdminPasswordChangeForm(AdminPasswordChangeForm):
+    """Setting someone's password (not changing one's own) loses their personal key and
+    with it their access: refused for the last holder of a newsroom key."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if custody.sole_holder(self.user):
+            raise forms.ValidationError(
+                "This account is the only one holding the newsroom key: setting its password "
+                "would lose every tip. Grant access to someone else first, or let the account "
+                "change its own password (which keeps the key)."
+            )
+        return cleaned

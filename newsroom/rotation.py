@@ -49,7 +49,8 @@ SEALED_COLUMNS = [
 ]
 
 
-def rotate(identities: list[crypto.Identity], *, actor: object) -> Progress:
+def rotate(identities: list[crypto.Identity], *, actor: object,
+           own_session: str | None = None) -> Progress:  # fmt: skip
     """Run (or resume) a rotation with the keys `actor` unlocked; they must hold them all."""
     by_recipient = {str(identity.recipient): identity for identity in identities}
     keys = list(NewsroomKey.objects.all())
@@ -68,12 +69,31 @@ def rotate(identities: list[crypto.Identity], *, actor: object) -> Progress:
         # A worker may have read the old recipient before the switch and seal with it later.
         progress.notes.append("files are being cleaned: run the rotation again when they are done")
         return progress
-    _rewrap_all(old, new, progress)  # anything sealed to an old key while the first pass ran
-    NewsroomKey.objects.filter(current=False).delete()  # their envelopes go with them
+    with transaction.atomic():
+        # Submissions seal with the current key's row locked until they commit, so the switch
+        # in _start waited for any that had read the old key; none can read it now.
+        old_keys = list(NewsroomKey.objects.select_for_update().filter(current=False))
+        _rewrap_all(old, new, progress)  # anything sealed to an old key meanwhile
+        NewsroomKey.objects.filter(pk__in=[key.pk for key in old_keys]).delete()
     progress.finished = True
-    audit.record("key_rotated", actor=actor, target=f"newsroom-key:{current.pk}",
-                 detail=f"{progress.rewrapped} ciphertexts re-wrapped")  # fmt: skip
+    ended = _end_sessions_holding({str(key.pk) for key in old_keys}, own_session)
+    detail = f"{progress.rewrapped} ciphertexts re-wrapped, {ended} sessions ended"
+    audit.record("key_rotated", actor=actor, target=f"newsroom-key:{current.pk}", detail=detail)
     return progress
+
+
+def _end_sessions_holding(key_ids: set[str], own_session: str | None) -> int:
+    """Delete staff sessions that hold a retired key (sealed under their cookie's key):
+    they could not use it any more, and it should not outlive the rotation. The caller's
+    own session (`own_session`, an admin action) drops its keys itself."""
+    from django.contrib.sessions.models import Session
+
+    ended = 0
+    for session in Session.objects.exclude(session_key=own_session).iterator():
+        if key_ids & set(session.get_decoded().get(custody.SESSION_KEYS) or []):
+            session.delete()
+            ended += 1
+    return ended
 
 
 def _start(current: NewsroomKey, actor: object) -> tuple[NewsroomKey, crypto.Identity]:

@@ -15,6 +15,7 @@ import segno
 from django.contrib import admin, messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import PasswordChangeView, redirect_to_login
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +26,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import audit
 from .forms import EnrolForm, RewrappingPasswordChangeForm, SignInForm, confirmed_device
+
+ENROLLING = "tipline_enrolling_device"
 
 
 def is_verified(user: Any) -> bool:
@@ -87,13 +90,24 @@ class TiplineAdminSite(admin.AdminSite):
         if confirmed_device(user) is not None:
             logout(request)
             return HttpResponseRedirect(reverse("admin:login"))
-        device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+        # A secret of this session's own: another session signed in with the same password
+        # never sees it, and confirming one discards every other unconfirmed secret.
+        device = TOTPDevice.objects.filter(
+            user=user, confirmed=False, pk=request.session.get(ENROLLING)
+        ).first()
         if device is None:
             device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+            request.session[ENROLLING] = device.pk
         form = EnrolForm(request.POST or None, request=request, device=device)
         if request.method == "POST" and form.is_valid():
-            device.confirmed = True
-            device.save(update_fields=["confirmed"])
+            with transaction.atomic():
+                if confirmed_device(user) is not None:  # another session got there first
+                    logout(request)
+                    return HttpResponseRedirect(reverse("admin:login"))
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+            del request.session[ENROLLING]
             otp_login(request, device)
             audit.record("second_factor_enrolled", actor=user)
             return HttpResponseRedirect(reverse("admin:index"))

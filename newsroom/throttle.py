@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from .models import SignInThrottle
@@ -18,23 +17,22 @@ FREE_FAILURES = 5
 MAX_WAIT = timedelta(hours=1)
 
 
-def wait(username: str) -> int:
-    """Seconds before this account accepts another attempt (0: now)."""
-    row = SignInThrottle.objects.filter(username=username).first()
-    if row is None or row.locked_until is None:
-        return 0
-    return max(0, int((row.locked_until - timezone.now()).total_seconds()) + 1)
-
-
-def failed(username: str) -> None:
+def attempt(username: str) -> int:
+    """Count an attempt on this account before it is checked (so parallel guesses cannot
+    all slip through a check made before any of them failed). Returns the seconds to wait
+    when the account is resting (the attempt is then not made), else 0."""
     with transaction.atomic():
         row, _ = SignInThrottle.objects.select_for_update().get_or_create(username=username)
-        SignInThrottle.objects.filter(pk=row.pk).update(failures=F("failures") + 1)
-        row.refresh_from_db()
-        if row.failures >= FREE_FAILURES:
-            delay = min(MAX_WAIT, timedelta(seconds=2 ** (row.failures - FREE_FAILURES + 1)))
-            row.locked_until = timezone.now() + delay
-            row.save(update_fields=["locked_until"])
+        now = timezone.now()
+        if row.locked_until is not None and row.locked_until > now:
+            return int((row.locked_until - now).total_seconds()) + 1
+        row.failures += 1  # taken back by succeeded()
+        if row.failures > FREE_FAILURES:
+            row.locked_until = now + min(
+                MAX_WAIT, timedelta(seconds=2 ** (row.failures - FREE_FAILURES))
+            )
+        row.save(update_fields=["failures", "locked_until"])
+        return 0
 
 
 def succeeded(username: str) -> None:

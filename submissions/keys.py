@@ -45,11 +45,17 @@ def intake_recipient() -> crypto.Recipient:
     return _recipient(settings.INTAKE_RECIPIENT, "TIPLINE_INTAKE_RECIPIENT")
 
 
-def newsroom_recipient() -> crypto.Recipient:
-    """The current newsroom key (read each time: cheap, and a rotation takes effect at once)."""
+def newsroom_recipient(*, lock: bool = False) -> crypto.Recipient:
+    """The current newsroom key (read each time: cheap, and a rotation takes effect at once).
+
+    `lock` (inside a transaction): hold the key's row until commit, so a rotation cannot
+    retire the key between this seal and the commit of what it sealed."""
     from newsroom.models import NewsroomKey
 
-    value = NewsroomKey.objects.filter(current=True).values_list("recipient", flat=True).first()
+    rows = NewsroomKey.objects.filter(current=True)
+    if lock:
+        rows = rows.select_for_update()
+    value = rows.values_list("recipient", flat=True).first()
     if value is None:
         raise KeyUnavailable("there is no newsroom key yet: run manage.py tipline_bootstrap")
     return crypto.Recipient.parse(value)

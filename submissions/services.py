@@ -27,10 +27,10 @@ STALE_AFTER = timedelta(minutes=5)
 ORPHAN_HOURS = 2
 
 
-def seal_json(value: object, *, aad: str) -> bytes:
+def seal_json(value: object, *, aad: str, recipient: crypto.Recipient | None = None) -> bytes:
     return crypto.seal_bytes(
         json.dumps(value, ensure_ascii=False).encode(),
-        recipients=[keys.newsroom_recipient()],
+        recipients=[recipient or keys.newsroom_recipient()],
         aad=aad,
     )
 
@@ -64,30 +64,29 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
     code = receipts.generate()
     receipt_hash = receipts.digest(code)
     tip_id = uuid.uuid4()
-    content = seal_json(
-        {"note": note, "links": links}, aad=crypto.binding("tip", tip_id, "content")
-    )
     stored: list[str] = []
     committed = False
     try:
-        attachments = []
-        for position, upload in enumerate(uploads, start=1):
-            name = storage.save_spool(upload.spool)
-            stored.append(name)
-            meta = {"filename": upload.name, "content_type": upload.content_type}
-            attachments.append(
+        for upload in uploads:  # the slow part (ciphertext only), before the transaction
+            stored.append(storage.save_spool(upload.spool))
+        with transaction.atomic():
+            # Sealed with the key's row locked until commit: a rotation cannot retire the
+            # key between this seal and this commit.
+            recipient = keys.newsroom_recipient(lock=True)
+            content = seal_json({"note": note, "links": links}, recipient=recipient,
+                                aad=crypto.binding("tip", tip_id, "content"))  # fmt: skip
+            attachments = [
                 Attachment(
-                    id=upload.attachment_id,
-                    tip_id=tip_id,
-                    position=position,
-                    size=upload.size,
-                    blob_name=name,
+                    id=upload.attachment_id, tip_id=tip_id, position=position,
+                    size=upload.size, blob_name=name,
                     sealed_meta=seal_json(
-                        meta, aad=crypto.binding("attachment", upload.attachment_id, "meta")
+                        {"filename": upload.name, "content_type": upload.content_type},
+                        recipient=recipient,
+                        aad=crypto.binding("attachment", upload.attachment_id, "meta"),
                     ),
                 )
-            )
-        with transaction.atomic():
+                for position, (upload, name) in enumerate(zip(uploads, stored, strict=True), 1)
+            ]  # fmt: skip
             Tip.objects.create(id=tip_id, receipt_hash=receipt_hash, sealed_content=content)
             Attachment.objects.bulk_create(attachments)
             ids = [attachment.pk for attachment in attachments]

@@ -19,6 +19,12 @@ def make_staff(username: str, identity: crypto.Identity | None, *, role: str | N
     """A staff account with a personal key; with `identity`, access to the current key."""
     user = User.objects.create_user(username, password=PASSWORD, is_staff=is_staff)
     if role:
+        if not Group.objects.filter(name=role).exists():  # flushed by a transactional test
+            import importlib
+
+            from django.apps import apps
+
+            importlib.import_module("newsroom.migrations.0002_roles").create_roles(apps, None)
         user.groups.add(Group.objects.get(name=role))
     custody.set_personal_key(user, PASSWORD)
     if identity is not None:

@@ -172,7 +172,8 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 INTAKE_RECIPIENT = env_optional("TIPLINE_INTAKE_RECIPIENT")
 INTAKE_IDENTITY_FILE = env_optional("TIPLINE_INTAKE_IDENTITY_FILE")
 # Argon2id memory for wrapping editors' personal keys (KiB; parameters are stored per key).
-KDF_MEMORY_KIB = env_int("TIPLINE_KDF_MEMORY_KIB", 64 * 1024, minimum=64 * 1024)
+KDF_MEMORY_KIB = env_int("TIPLINE_KDF_MEMORY_KIB", 64 * 1024, minimum=64 * 1024,
+                         maximum=1024 * 1024)  # fmt: skip
 RECEIPT_SALT = env_secret("TIPLINE_RECEIPT_SALT")
 
 # --- Limits shown on the form ---------------------------------------------------------------

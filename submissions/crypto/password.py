@@ -1,7 +1,8 @@
 """Secrets wrapped under a key derived from a password (Argon2id), for editors' personal keys.
 
-The parameters travel with the wrapped secret, so they can be raised later without locking
-anyone out: a secret is re-wrapped with the current parameters whenever its password is used.
+The parameters travel with the wrapped secret (bounded when read back), so they can be raised
+later without locking anyone out: a secret is wrapped with the current ones whenever its
+password changes.
 """
 
 from __future__ import annotations
@@ -46,19 +47,23 @@ def new_parameters(memory_kib: int = DEFAULT_MEMORY_KIB) -> KdfParameters:
 
 
 def _derive(password: str, parameters: KdfParameters) -> bytes:
-    if (
-        parameters.get("algorithm") != "argon2id"
-        or not 8 * parameters["lanes"] <= parameters["memory_kib"] <= MAX_MEMORY_KIB
-        or not 1 <= parameters["iterations"] <= MAX_ITERATIONS
-    ):
-        raise DecryptionError("unsupported key derivation parameters")
-    return Argon2id(
-        salt=base64.b64decode(parameters["salt"]),
-        length=32,
-        iterations=parameters["iterations"],
-        lanes=parameters["lanes"],
-        memory_cost=parameters["memory_kib"],
-    ).derive(password.encode())
+    try:
+        lanes, memory, iterations = (int(parameters["lanes"]), int(parameters["memory_kib"]),
+                                     int(parameters["iterations"]))  # fmt: skip
+        salt = base64.b64decode(parameters["salt"], validate=True)
+        if (
+            parameters.get("algorithm") != "argon2id"
+            or not 1 <= lanes <= 64
+            or not 8 * lanes <= memory <= MAX_MEMORY_KIB
+            or not 1 <= iterations <= MAX_ITERATIONS
+            or len(salt) < 8
+        ):
+            raise ValueError("out of bounds")
+        argon = Argon2id(salt=salt, length=32, iterations=iterations, lanes=lanes,
+                         memory_cost=memory)  # fmt: skip
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DecryptionError("unsupported key derivation parameters") from exc
+    return argon.derive(password.encode())
 
 
 def wrap(secret: bytes, password: str, *, aad: str, parameters: KdfParameters) -> bytes:

@@ -23,13 +23,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         target = cli.user(options["username"])
+        actor, identities = cli.unlock_as(options)  # who acts proves it, for the audit log
         if options["action"] == "revoke":
-            actor = cli.user(options["by"])
-            removed = custody.revoke(target)
+            try:
+                removed = custody.revoke(target)
+            except custody.WouldLoseKey as exc:
+                raise CommandError(str(exc)) from exc
             audit.record("access_revoked", actor=actor, target=f"user:{target.pk}")
             self.stdout.write(f"Revoked: {removed} key(s) removed from {target.get_username()}.")
             return
-        actor, identities = cli.unlock_as(options)
         try:
             granted = custody.grant(target, identities)
         except custody.Locked as exc:
