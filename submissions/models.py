@@ -8,24 +8,99 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+STAFF_TEXT_HELP = _(
+    "Written by editors and stored unencrypted, so that it can be searched: never put a name, "
+    "a place or anything else that could point to the source here."
+)
+
+
+class Label(models.Model):
+    name = models.CharField(max_length=40, unique=True, help_text=STAFF_TEXT_HELP)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
 
 class Tip(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", _("new")
+        IN_REVIEW = "in_review", _("in review")
+        VERIFYING = "verifying", _("verifying")
+        PUBLISHED = "published", _("published")
+        DISMISSED = "dismissed", _("dismissed")
+        SPAM = "spam", _("spam")
+
+    OPEN = (Status.NEW, Status.IN_REVIEW, Status.VERIFYING)
+
+    class Priority(models.IntegerChoices):
+        LOW = 1, _("low")
+        NORMAL = 2, _("normal")
+        HIGH = 3, _("high")
+        URGENT = 4, _("urgent")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     receipt_hash = models.CharField(max_length=64, unique=True, editable=False)
     # age ciphertext of {"note": str, "links": [str]} to the newsroom key, bound to this row.
     sealed_content = models.BinaryField(editable=False)
+    # How many links the source sent (the links themselves are sealed): for the queue.
+    link_count = models.PositiveSmallIntegerField(default=0, editable=False)
+    # Triage, by editors.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="assigned_tips", limit_choices_to={"is_staff": True, "is_active": True},
+    )  # fmt: skip
+    labels = models.ManyToManyField(Label, blank=True, related_name="tips")
+    title = models.CharField(max_length=120, blank=True, help_text=STAFF_TEXT_HELP)
+    summary = models.TextField(max_length=2000, blank=True, help_text=STAFF_TEXT_HELP)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("tip")
         verbose_name_plural = _("tips")
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="tip_status_created"),
+            models.Index(fields=["assignee", "status"], name="tip_assignee_status"),
+            models.Index(fields=["priority", "-created_at"], name="tip_priority_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["new", "in_review", "verifying", "published", "dismissed", "spam"]
+                ),
+                name="tip_status_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"Tip {str(self.id)[:8]}"
+        return self.title or f"Tip {str(self.id)[:8]}"
+
+
+class TipChange(models.Model):
+    """The history of a tip's triage: who changed which field from what to what, and when."""
+
+    tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="changes")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=150)
+    field = models.CharField(max_length=40)
+    old = models.CharField(max_length=200, blank=True)
+    new = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["tip", "-at"], name="tipchange_tip_at")]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old} → {self.new}"
 
 
 class Attachment(models.Model):
@@ -46,6 +121,8 @@ class Attachment(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     # Sniffed from content by the worker (e.g. "jpeg"); empty until then.
     kind = models.CharField(max_length=16, blank=True)
+    # image, video, audio, document or archive, once cleaned (scrub.category): for the queue.
+    category = models.CharField(max_length=16, blank=True)
     size = models.BigIntegerField(help_text="plaintext bytes of the current blob")
     # Random storage name of the current ciphertext: raw (intake key) until clean, then the
     # cleaned file (newsroom key). Empty once a rejected or failed raw blob is destroyed.
@@ -74,7 +151,10 @@ class Attachment(models.Model):
                 name="attachment_clean_has_blob",
             ),
         ]
-        indexes = [models.Index(fields=["state", "lease_until"], name="attachment_state_lease")]
+        indexes = [
+            models.Index(fields=["state", "lease_until"], name="attachment_state_lease"),
+            models.Index(fields=["tip", "category"], name="attachment_tip_category"),
+        ]
 
     def __str__(self) -> str:
         return f"Attachment {str(self.id)[:8]} ({self.state})"

@@ -87,7 +87,8 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
                 )
                 for position, (upload, name) in enumerate(zip(uploads, stored, strict=True), 1)
             ]  # fmt: skip
-            Tip.objects.create(id=tip_id, receipt_hash=receipt_hash, sealed_content=content)
+            Tip.objects.create(id=tip_id, receipt_hash=receipt_hash, sealed_content=content,
+                               link_count=len(links))  # fmt: skip
             Attachment.objects.bulk_create(attachments)
             ids = [attachment.pk for attachment in attachments]
             transaction.on_commit(partial(_enqueue_after_commit, ids))
@@ -275,6 +276,7 @@ def attachment_scrub(*, attachment_id: str) -> None:
             state=Attachment.State.CLEAN,
             reason="",
             kind=report.output_kind,
+            category=scrub.category(report),
             size=size,
             blob_name=new_name,
             sealed_report=seal_json(

@@ -25,6 +25,9 @@ def make_staff(username: str, identity: crypto.Identity | None, *, role: str | N
             from django.apps import apps
 
             importlib.import_module("newsroom.migrations.0002_roles").create_roles(apps, None)
+            importlib.import_module("newsroom.migrations.0003_triage_permissions").add_permissions(
+                apps, None
+            )
         user.groups.add(Group.objects.get(name=role))
     custody.set_personal_key(user, PASSWORD)
     if identity is not None:

@@ -54,8 +54,8 @@ def staff(perm: bool = True, is_staff: bool = True) -> Client:
 def test_tip_list_shows_states_and_kinds(tip):
     body = staff().get("/staff/submissions/tip/").content.decode()
     assert str(tip.pk)[:8] in body
-    assert "1 received, 1 clean" in body
-    assert "jpeg: 1, pending: 1" in body
+    assert "1 clean, 1 being cleaned" in body
+    assert '<td class="field-photos">1</td>' in body  # the cleaned photo; the PNG is pending
 
 
 def test_tip_page_shows_decrypted_note_and_inert_links(tip):

@@ -23,6 +23,7 @@ __all__ = [
     "SUPPORTED",
     "Rejected",
     "Report",
+    "category",
     "describe",
     "scrub",
     "scrub_verified",
@@ -59,6 +60,19 @@ def output_kind(kind: str) -> str | None:
 
 
 REENCODABLE = {"jpeg", "png", "gif", "webp", "heic", "avif"}
+IMAGE_KINDS = {"jpeg", "png", "gif", "webp", "heic", "avif", "tiff"}
+DOCUMENT_EXTENSIONS = {"docx", "xlsx", "pptx", "odt", "ods", "odp", "odg"}
+
+
+def category(report: Report) -> str:
+    """image, video, audio, document or archive: what the queue counts a cleaned file as."""
+    if report.category:
+        return report.category
+    if report.kind in IMAGE_KINDS:
+        return "image"
+    if report.kind == "pdf" or report.extension in DOCUMENT_EXTENSIONS:
+        return "document"
+    return "archive"
 
 
 def scrub_verified(

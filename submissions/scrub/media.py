@@ -731,6 +731,7 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Rep
         raise Rejected("malformed", f"the {kind} file could not be read") from exc
     with source:
         kept = _select_streams(source, report, max_pixels)
+        report.category = "video" if any(s.type == "video" for s in kept) else "audio"
         if muxer == "mp4" and any(_codec(s) not in MP4_CODECS for s in kept):
             muxer = "mov"
         packets = _remux(source, kept, dst, muxer, muxer_options, kind, report, max_pixels)

@@ -22,6 +22,9 @@ class Report:
     # File name extension for the cleaned file when the kind does not say it (docx, odt...).
     extension: str = ""
     notes: list[str] = field(default_factory=list)
+    # For the queue's counts (image, video, audio, document, archive): set by scrubbers whose
+    # kind does not say it (an MP4 may hold only audio); see scrub.category().
+    category: str = ""
 
     def remove(self, what: str) -> None:
         if what not in self.removed:

@@ -1,0 +1,198 @@
+"""The editors' queue: counts, saved views and filters, triage changes on record, bulk actions,
+purging, search, and a number of queries that does not grow with the page."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from newsroom.models import AuditEvent
+from submissions import services
+from submissions.admin import TipAdmin
+from submissions.models import Attachment, Label, Tip, TipChange
+from tests import fixtures
+from tests.staff import make_staff, sign_in
+from tests.tools import scrub_bytes
+
+pytestmark = pytest.mark.django_db
+
+QUEUE = "/staff/submissions/tip/"
+CATEGORIES = ["image", "video", "audio", "document"]
+
+
+def seed(count: int, **fields: object) -> list[Tip]:
+    """Tips as the queue sees them (no content needed): two files each, some labels."""
+    labels = [Label.objects.get_or_create(name=name)[0] for name in ("harbour", "customs")]
+    tips = Tip.objects.bulk_create(
+        Tip(receipt_hash=secrets.token_hex(32), sealed_content=b"", link_count=n % 3, **fields)
+        for n in range(count)
+    )
+    Attachment.objects.bulk_create(
+        Attachment(tip=tip, position=position, size=1, blob_name="seed/none", sealed_meta=b"",
+                   state=Attachment.State.CLEAN, category=CATEGORIES[(n + position) % 4])
+        for n, tip in enumerate(tips) for position in (1, 2)
+    )  # fmt: skip
+    for tip in tips:
+        tip.labels.add(*labels)
+    return tips
+
+
+@pytest.fixture
+def editor(newsroom_identity):
+    return make_staff("editor", newsroom_identity, role="Editors")
+
+
+@pytest.fixture
+def client(editor) -> Client:
+    return sign_in(editor)
+
+
+def _queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(context.captured_queries)
+
+
+def test_queue_queries_do_not_depend_on_the_page_size(client, monkeypatch):
+    seed(120)
+    counts = {}
+    for per_page in (10, 100):
+        monkeypatch.setattr(TipAdmin, "list_per_page", per_page)
+        counts[per_page] = (_queries(client, QUEUE),
+                            _queries(client, QUEUE + "?status__exact=new&files=image"))  # fmt: skip
+    assert counts[10] == counts[100], counts
+
+
+def test_queue_shows_counts_and_files_state(client):
+    (tip,) = seed(1)
+    Attachment.objects.filter(tip=tip, position=2).update(state=Attachment.State.REJECTED)
+    body = client.get(QUEUE).content.decode()
+    assert "1 clean, 1 rejected or failed" in body
+    for column, count in (("photos", 0), ("videos", 1), ("audio", 1), ("documents", 0)):
+        assert f'<td class="field-{column}">{count}</td>' in body, column  # a video, an audio
+    assert "customs, harbour" in body
+
+
+def test_saved_views_and_filters(client, editor):
+    mine = seed(1, title="MINE-OPEN", assignee=editor, status=Tip.Status.IN_REVIEW)[0]
+    seed(1, title="MINE-DONE", assignee=editor, status=Tip.Status.PUBLISHED)
+    seed(1, title="NOBODYS", status=Tip.Status.NEW)
+    old = seed(1, title="OLD-SPAM", status=Tip.Status.SPAM)[0]
+    Tip.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
+
+    def shown(query: str) -> set[str]:
+        body = client.get(QUEUE + query).content.decode()
+        return {t for t in ("MINE-OPEN", "MINE-DONE", "NOBODYS", "OLD-SPAM") if t in body}
+
+    assert shown("?view=mine") == {"MINE-OPEN"}
+    assert shown("?view=unassigned") == {"NOBODYS"}
+    assert shown("?view=week") == {"MINE-OPEN", "MINE-DONE", "NOBODYS"}
+    assert shown("?status__exact=spam") == {"OLD-SPAM"}
+    assert shown(f"?assignee__id__exact={editor.pk}") == {"MINE-OPEN", "MINE-DONE"}
+    assert mine.pk
+
+
+def test_search_looks_only_at_what_editors_wrote(client, blob_dir, monkeypatch,
+                                                 django_capture_on_commit_callbacks):  # fmt: skip
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/en/", {"note": "SECRET-NOTE-WORD about the port"})
+    Tip.objects.update(title="Port shipments")
+    assert "Port shipments" in client.get(QUEUE + "?q=shipments").content.decode()
+    assert "Port shipments" not in client.get(QUEUE + "?q=SECRET-NOTE-WORD").content.decode()
+
+
+@pytest.fixture
+def real_tip(blob_dir, monkeypatch, django_capture_on_commit_callbacks) -> Tip:
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        photo = SimpleUploadedFile("a.jpg", fixtures.jpeg_with_gps())
+        Client().post("/en/", {"note": "a note", "links": "https://example.com/a",
+                               "files": [photo]})  # fmt: skip
+    tip = Tip.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.attachment_scrub(attachment_id=str(tip.attachments.get().pk))
+    return tip
+
+
+def test_triage_changes_go_into_the_history_and_the_audit_log(client, editor, real_tip):
+    assert real_tip.link_count == 1
+    assert real_tip.attachments.get().category == "image"
+    label = Label.objects.create(name="customs")
+    url = f"/staff/submissions/tip/{real_tip.pk}/change/"
+    page = client.get(url).content.decode()
+    form = {
+        "status": "verifying", "priority": "3", "assignee": str(editor.pk),
+        "labels": [str(label.pk)], "title": "Harbour bribes", "summary": "",
+        "attachments-TOTAL_FORMS": "1", "attachments-INITIAL_FORMS": "1",
+        "attachments-MIN_NUM_FORMS": "0", "attachments-MAX_NUM_FORMS": "1000",
+        "attachments-0-id": str(real_tip.attachments.get().pk),
+        "attachments-0-tip": str(real_tip.pk),
+        "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0",
+        "changes-MIN_NUM_FORMS": "0", "changes-MAX_NUM_FORMS": "1000",
+    }  # fmt: skip
+    assert "Triage" in page
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    real_tip.refresh_from_db()
+    assert (real_tip.status, real_tip.priority, real_tip.assignee) == ("verifying", 3, editor)
+    history = {(c.field, c.old, c.new) for c in TipChange.objects.filter(tip=real_tip)}
+    assert {("status", "new", "verifying"), ("priority", "normal", "high"),
+            ("assignee", "", "editor"), ("labels", "", "customs"),
+            ("title", "", "Harbour bribes")} <= history  # fmt: skip
+    assert AuditEvent.objects.filter(action="tip_changed", target=f"tip:{real_tip.pk}").count() == 5
+    page = client.get(url).content.decode()
+    assert "verifying" in page and "Harbour bribes" in page
+
+
+def _action(client: Client, action: str, tips: list[Tip], **extra: str) -> object:
+    return client.post(QUEUE, {"action": action, "_selected_action": [str(t.pk) for t in tips],
+                               **extra})  # fmt: skip
+
+
+def test_bulk_actions(client, editor):
+    tips = seed(3)
+    label = Label.objects.get(name="harbour")
+    Tip.labels.through.objects.filter(label=label).delete()
+    assert _action(client, "assign_to_me", tips).status_code == 302
+    assert set(Tip.objects.values_list("assignee", flat=True)) == {editor.pk}
+    _action(client, "set_status_verifying", tips[:2])
+    assert sorted(Tip.objects.values_list("status", flat=True)) == ["new", "verifying", "verifying"]
+    _action(client, f"add_label_{label.pk}", tips[:1])
+    assert list(label.tips.all()) == [tips[0]]
+    _action(client, "mark_spam", tips[2:])
+    assert Tip.objects.get(pk=tips[2].pk).status == "spam"
+    assert TipChange.objects.count() == 3 + 2 + 1 + 1
+    # Editors do not purge: the action is not theirs ("no action selected").
+    assert _action(client, "delete_selected", tips, post="yes").status_code == 302
+    assert Tip.objects.count() == 3
+
+
+def test_purge_asks_first_then_deletes_rows_and_files(
+    real_tip, newsroom_identity, blob_dir, django_capture_on_commit_callbacks
+):
+    admin = sign_in(make_staff("boss", newsroom_identity, role="Admins"))
+    blob = blob_dir / real_tip.attachments.get().blob_name
+    assert blob.exists()
+    confirm = _action(admin, "delete_selected", [real_tip])
+    assert confirm.status_code == 200 and "Are you sure" in confirm.content.decode()
+    assert Tip.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = _action(admin, "delete_selected", [real_tip], post="yes")
+    assert done.status_code == 302
+    assert not Tip.objects.exists() and not Attachment.objects.exists()
+    assert not blob.exists()
+    assert AuditEvent.objects.filter(action="tip_purged", target=f"tip:{real_tip.pk}").exists()
+
+
+def test_media_reports_say_video_or_audio():
+    _, report = scrub_bytes(fixtures.mov_with_location())
+    assert report.category == "video"
