@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import admin, messages
@@ -374,8 +375,11 @@ class TipAdmin(admin.ModelAdmin):
             return "—"
         return format_html(
             "<ul>{}</ul>",
-            format_html_join("", "<li><code>{}</code></li>", ((link,) for link in content.links)),
-        )
+            format_html_join(
+                "", "<li><code>{}</code><br><small>domain: <code>{}</code></small></li>",
+                ((link, ascii_domain(link)) for link in content.links),
+            ),
+        )  # fmt: skip
 
     # ------------------------------------------------------------ changes on record
 
@@ -440,6 +444,16 @@ class TipAdmin(admin.ModelAdmin):
             for pk in tips:
                 audit.record("tip_purged", actor=request.user, target=f"tip:{pk}")
             transaction.on_commit(lambda: [storage.delete(name) for name in blobs])
+
+
+def ascii_domain(link: str) -> str:
+    """The link's host as DNS sees it (punycode): a look-alike written with Cyrillic letters
+    shows as xn--…, not as the brand it imitates."""
+    host = urlsplit(link).hostname or ""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def _shown(field: str, value: object) -> str:

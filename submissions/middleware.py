@@ -33,6 +33,15 @@ PUBLIC_CSP = (
 )
 
 
+# Staff pages: the admin's own scripts and styles only. No inline script, nothing from elsewhere
+# (a source's link or file name can never load or run anything); inline style attributes are
+# allowed (the admin's templates use them). Downloads set a stricter policy of their own.
+STAFF_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "
+    "data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def is_staff_request(path: str) -> bool:
     """A public process has no staff pages at all: everything it serves is public."""
     return settings.ROLE != "public" and path.startswith(settings.STAFF_URL_PREFIX)
@@ -53,6 +62,8 @@ class PrivacyMiddleware:
         if public:
             request.COOKIES = {}
         response = self.get_response(request)
+        if not public:
+            response.headers.setdefault("Content-Security-Policy", STAFF_CSP)
         if public:
             response.cookies.clear()
             response.headers.setdefault("Content-Security-Policy", PUBLIC_CSP)

@@ -125,3 +125,15 @@ def test_download_name_uses_the_cleaned_documents_extension(
     services.attachment_scrub(attachment_id=str(attachment.pk))
     response = staff().get(f"/staff/tips/attachments/{attachment.pk}/download/")
     assert response["Content-Disposition"].endswith('.docx"')
+
+
+def test_links_show_their_domain_in_punycode_and_staff_pages_have_a_csp(tip):
+    from submissions.admin import ascii_domain
+
+    assert ascii_domain("https://\u0440\u0430ypal.com/login") == "xn--ypal-43d9g.com"
+    assert ascii_domain("https://example.com/?q=1") == "example.com"
+    response = staff().get(f"/staff/submissions/tip/{tip.pk}/change/")
+    assert "domain: <code>example.com</code>" in response.content.decode()
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-eval" not in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
