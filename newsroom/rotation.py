@@ -21,7 +21,7 @@ from django.db import transaction
 
 from submissions import crypto, storage
 from submissions.crypto.rewrap import addressed_to, rewrap_header
-from submissions.models import Attachment, Tip
+from submissions.models import Attachment, Comment, Tip
 
 from . import audit, custody
 from .models import Envelope, NewsroomKey
@@ -46,6 +46,7 @@ SEALED_COLUMNS = [
     (Tip, "sealed_content", "tip", "content"),
     (Attachment, "sealed_meta", "attachment", "meta"),
     (Attachment, "sealed_report", "attachment", "report"),
+    (Comment, "sealed", "comment", "body"),
 ]
 
 

@@ -23,12 +23,13 @@ from django.forms import BaseModelFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from newsroom import audit
 
-from . import crypto, selectors, storage
+from . import crypto, selectors, services, storage
 from .keys import KeyUnavailable
 from .models import Attachment, Label, Tip, TipChange
 
@@ -243,6 +244,18 @@ class TipChangeInline(admin.TabularInline):
 TRIAGE_FIELDS = ["status", "priority", "assignee", "title", "summary"]
 
 
+class TipForm(ModelForm):
+    new_comment = forms.CharField(
+        label="Add a comment", required=False, max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For editors only; stored encrypted. The source never sees it.",
+    )  # fmt: skip
+
+    class Meta:
+        model = Tip
+        fields = ["status", "priority", "assignee", "labels", "title", "summary"]
+
+
 @admin.register(Tip)
 class TipAdmin(admin.ModelAdmin):
     list_display = ["tip", "created_at", "status", "priority", "assignee", "label_list",
@@ -262,8 +275,10 @@ class TipAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["short_id", "created_at", "note", "links"]}),
         ("Triage", {"fields": ["status", "priority", "assignee", "labels", "title", "summary"]}),
+        ("Comments", {"fields": ["comment_list", "new_comment"]}),
     ]
-    readonly_fields = ["short_id", "created_at", "note", "links"]
+    form = TipForm
+    readonly_fields = ["short_id", "created_at", "note", "links", "comment_list"]
     filter_horizontal = ["labels"]
     inlines = [AttachmentInline, TipChangeInline]
     actions = ["assign_to_me", "mark_spam", "delete_selected"]
@@ -381,6 +396,19 @@ class TipAdmin(admin.ModelAdmin):
             ),
         )  # fmt: skip
 
+    @admin.display(description="comments")
+    def comment_list(self, obj: Tip) -> SafeString | str:
+        try:
+            comments = selectors.tip_comments(obj)
+        except (KeyUnavailable, crypto.DecryptionError):
+            return UNAVAILABLE
+        if not comments:
+            return "—"
+        return format_html_join(
+            "", '<p><strong>{}</strong>, {}</p><pre style="white-space: pre-wrap">{}</pre>',
+            ((c.author, date_format(c.created_at, "DATETIME_FORMAT"), c.body) for c in comments),
+        )  # fmt: skip
+
     # ------------------------------------------------------------ changes on record
 
     def save_model(self, request: HttpRequest, obj: Tip, form: ModelForm, change: bool) -> None:
@@ -403,6 +431,10 @@ class TipAdmin(admin.ModelAdmin):
         after = sorted(label.name for label in form.instance.labels.all())
         if before != after:
             _record(request, form.instance, "labels", ", ".join(before), ", ".join(after))
+        if body := form.cleaned_data.get("new_comment", "").strip():
+            comment = services.comment_add(tip=form.instance, author=request.user.get_username(),
+                                           body=body)  # fmt: skip
+            audit.record("comment_added", actor=request.user, target=f"comment:{comment.pk}")
 
     # ----------------------------------------------------------------- bulk actions
 

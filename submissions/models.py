@@ -163,3 +163,21 @@ class Attachment(models.Model):
     def blob_purpose(self) -> str:
         """Which key and binding the current blob uses."""
         return "clean" if self.state == self.State.CLEAN else "raw"
+
+
+class Comment(models.Model):
+    """An editors' note on a tip, for other editors only: sealed to the newsroom key like
+    everything about a tip (bound to this row), never shown to the source."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="comments")
+    author = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sealed = models.BinaryField(editable=False)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["tip", "created_at"], name="comment_tip_created")]
+
+    def __str__(self) -> str:
+        return f"comment by {self.author}"

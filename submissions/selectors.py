@@ -109,3 +109,22 @@ def attachment_plaintext(attachment: Attachment, *, user: User) -> Iterator[byte
         identities=identities,
         aad=crypto.binding("attachment", attachment.pk, "clean"),
     )
+
+
+@dataclass(frozen=True)
+class CommentView:
+    author: str
+    created_at: object
+    body: str
+
+
+def tip_comments(tip: Tip) -> list[CommentView]:
+    """The editors' comments on a tip, decrypted (KeyUnavailable when locked)."""
+    identities = keys.newsroom_identities()
+    return [
+        CommentView(comment.author, comment.created_at, crypto.open_bytes(
+            bytes(comment.sealed), identities=identities,
+            aad=crypto.binding("comment", comment.pk, "body"),
+        ).decode())
+        for comment in tip.comments.all()
+    ]  # fmt: skip

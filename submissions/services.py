@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import crypto, keys, receipts, scrub, storage
-from .models import Attachment, Tip
+from .models import Attachment, Comment, Tip
 from .uploads import EncryptedUpload
 
 logger = logging.getLogger(__name__)
@@ -337,3 +337,11 @@ def attachments_requeue_stale() -> int:
     if count:
         logger.info("attachment.requeued count=%d", count)
     return count
+
+
+def comment_add(*, tip: Tip, author: str, body: str) -> Comment:
+    """An editors' comment, sealed to the newsroom key and bound to its row."""
+    comment_id = uuid.uuid4()
+    sealed = crypto.seal_bytes(body.encode(), recipients=[keys.newsroom_recipient()],
+                               aad=crypto.binding("comment", comment_id, "body"))  # fmt: skip
+    return Comment.objects.create(id=comment_id, tip=tip, author=author, sealed=sealed)

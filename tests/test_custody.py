@@ -279,6 +279,7 @@ def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
     attachment = tip.attachments.get()
     old_blob = (blob_dir / attachment.blob_name).read_bytes()
     old_note = bytes(tip.sealed_content)
+    services.comment_add(tip=tip, author="editor", body="COMMENT-BEFORE-ROTATION")
     (tmp_path / "pw").write_text(PASSWORD)
     call_command("tipline_rotate", "--by", "editor", "--password-file", str(tmp_path / "pw"),
                  stdout=io.StringIO())  # fmt: skip
@@ -304,6 +305,7 @@ def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
     for user in (editor, second):
         client = sign_in(user)
         assert NOTE in _tip_page(client, tip)
+        assert "COMMENT-BEFORE-ROTATION" in _tip_page(client, tip)
         assert _download(client, attachment).startswith(b"\xff\xd8")  # type: ignore[union-attr]
     # No trace of the old private key: its envelopes are gone with it, and so are the
     # sessions that held it (sealed under their cookies' keys).

@@ -19,7 +19,7 @@ from submissions.admin import TipAdmin
 from submissions.models import Attachment, Label, Tip, TipChange
 from tests import fixtures
 from tests.staff import make_staff, sign_in
-from tests.tools import scrub_bytes
+from tests.tools import database_bytes, scrub_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -139,6 +139,7 @@ def test_triage_changes_go_into_the_history_and_the_audit_log(client, editor, re
         "attachments-0-tip": str(real_tip.pk),
         "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0",
         "changes-MIN_NUM_FORMS": "0", "changes-MAX_NUM_FORMS": "1000",
+        "new_comment": "COMMENT-CANARY: call the port <b>authority</b>",
     }  # fmt: skip
     assert "Triage" in page
     response = client.post(url, form)
@@ -152,6 +153,10 @@ def test_triage_changes_go_into_the_history_and_the_audit_log(client, editor, re
     assert AuditEvent.objects.filter(action="tip_changed", target=f"tip:{real_tip.pk}").count() == 5
     page = client.get(url).content.decode()
     assert "verifying" in page and "Harbour bribes" in page
+    # The comment: shown escaped to editors, stored sealed, on record.
+    assert "COMMENT-CANARY: call the port &lt;b&gt;authority&lt;/b&gt;" in page
+    assert b"COMMENT-CANARY" not in database_bytes()
+    assert AuditEvent.objects.filter(action="comment_added", actor="editor").exists()
 
 
 def _action(client: Client, action: str, tips: list[Tip], **extra: str) -> object:
