@@ -21,7 +21,7 @@ from django.db import transaction
 
 from submissions import crypto, storage
 from submissions.crypto.rewrap import addressed_to, rewrap_header
-from submissions.models import Attachment, Comment, Tip
+from submissions.models import Attachment, Comment, Reply, Tip
 
 from . import audit, custody
 from .models import Envelope, NewsroomKey
@@ -47,6 +47,7 @@ SEALED_COLUMNS = [
     (Attachment, "sealed_meta", "attachment", "meta"),
     (Attachment, "sealed_report", "attachment", "report"),
     (Comment, "sealed", "comment", "body"),
+    (Reply, "sealed", "reply", "body"),  # the source's own stanza is kept as it is
 ]
 
 

@@ -251,9 +251,24 @@ class TipForm(ModelForm):
         help_text="For editors only; stored encrypted. The source never sees it.",
     )  # fmt: skip
 
+    new_reply = forms.CharField(
+        label="Reply to the source", required=False, max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Encrypted to the source's key and the newsroom's: the source reads it with "
+        "their receipt code. Signed as the newsroom, never with your name.",
+    )  # fmt: skip
+
     class Meta:
         model = Tip
         fields = ["status", "priority", "assignee", "labels", "title", "summary"]
+
+    def clean_new_reply(self) -> str:
+        body = self.cleaned_data.get("new_reply", "").strip()
+        if body and not self.instance.source_recipient:
+            raise forms.ValidationError(
+                "This tip was sent before replies existed: its source has no key to read one."
+            )
+        return body
 
 
 @admin.register(Tip)
@@ -275,10 +290,11 @@ class TipAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["short_id", "created_at", "note", "links"]}),
         ("Triage", {"fields": ["status", "priority", "assignee", "labels", "title", "summary"]}),
+        ("Replies to the source", {"fields": ["reply_list", "new_reply"]}),
         ("Comments", {"fields": ["comment_list", "new_comment"]}),
     ]
     form = TipForm
-    readonly_fields = ["short_id", "created_at", "note", "links", "comment_list"]
+    readonly_fields = ["short_id", "created_at", "note", "links", "reply_list", "comment_list"]
     filter_horizontal = ["labels"]
     inlines = [AttachmentInline, TipChangeInline]
     actions = ["assign_to_me", "mark_spam", "delete_selected"]
@@ -398,16 +414,11 @@ class TipAdmin(admin.ModelAdmin):
 
     @admin.display(description="comments")
     def comment_list(self, obj: Tip) -> SafeString | str:
-        try:
-            comments = selectors.tip_comments(obj)
-        except (KeyUnavailable, crypto.DecryptionError):
-            return UNAVAILABLE
-        if not comments:
-            return "—"
-        return format_html_join(
-            "", '<p><strong>{}</strong>, {}</p><pre style="white-space: pre-wrap">{}</pre>',
-            ((c.author, date_format(c.created_at, "DATETIME_FORMAT"), c.body) for c in comments),
-        )  # fmt: skip
+        return _messages(selectors.tip_comments, obj)
+
+    @admin.display(description="replies sent")
+    def reply_list(self, obj: Tip) -> SafeString | str:
+        return _messages(selectors.tip_replies, obj)
 
     # ------------------------------------------------------------ changes on record
 
@@ -431,6 +442,10 @@ class TipAdmin(admin.ModelAdmin):
         after = sorted(label.name for label in form.instance.labels.all())
         if before != after:
             _record(request, form.instance, "labels", ", ".join(before), ", ".join(after))
+        if reply := form.cleaned_data.get("new_reply", ""):
+            sent = services.reply_add(tip=form.instance, author=request.user.get_username(),
+                                      body=reply)  # fmt: skip
+            audit.record("reply_sent", actor=request.user, target=f"reply:{sent.pk}")
         if body := form.cleaned_data.get("new_comment", "").strip():
             comment = services.comment_add(tip=form.instance, author=request.user.get_username(),
                                            body=body)  # fmt: skip
@@ -476,6 +491,20 @@ class TipAdmin(admin.ModelAdmin):
             for pk in tips:
                 audit.record("tip_purged", actor=request.user, target=f"tip:{pk}")
             transaction.on_commit(lambda: [storage.delete(name) for name in blobs])
+
+
+def _messages(read: Any, tip: Tip) -> SafeString | str:
+    """Comments or replies, decrypted and escaped, oldest first."""
+    try:
+        messages_ = read(tip)
+    except (KeyUnavailable, crypto.DecryptionError):
+        return UNAVAILABLE
+    if not messages_:
+        return "—"
+    return format_html_join(
+        "", '<p><strong>{}</strong>, {}</p><pre style="white-space: pre-wrap">{}</pre>',
+        ((m.author, date_format(m.created_at, "DATETIME_FORMAT"), m.body) for m in messages_),
+    )  # fmt: skip
 
 
 def ascii_domain(link: str) -> str:

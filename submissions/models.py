@@ -50,6 +50,9 @@ class Tip(models.Model):
     receipt_hash = models.CharField(max_length=64, unique=True, editable=False)
     # age ciphertext of {"note": str, "links": [str]} to the newsroom key, bound to this row.
     sealed_content = models.BinaryField(editable=False)
+    # The public half of the source's key (derived from the receipt code): replies are sealed
+    # to it and to the newsroom. Empty for tips from before replies existed.
+    source_recipient = models.CharField(max_length=100, blank=True, editable=False)
     # How many links the source sent (the links themselves are sealed): for the queue.
     link_count = models.PositiveSmallIntegerField(default=0, editable=False)
     # Triage, by editors.
@@ -181,3 +184,23 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment by {self.author}"
+
+
+class Reply(models.Model):
+    """A message from the newsroom to the source: sealed to the source's key (derived from
+    their receipt code) and to the newsroom key, bound to this row."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="replies")
+    author = models.CharField(max_length=150)  # for editors; the source sees "the newsroom"
+    created_at = models.DateTimeField(auto_now_add=True)
+    sealed = models.BinaryField(editable=False)
+    read_at = models.DateTimeField(null=True, blank=True)  # by the source (issue 6)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["tip", "created_at"], name="reply_tip_created")]
+        verbose_name_plural = "replies"
+
+    def __str__(self) -> str:
+        return f"reply by {self.author}"

@@ -17,6 +17,8 @@ from functools import cache
 from django.conf import settings
 from xkcdpass import xkcd_password
 
+from . import crypto
+
 WORDS = 7
 SCRYPT_N = 2**15  # 32 MiB of memory per evaluation, about 0.1 s
 SCRYPT_R = 8
@@ -59,6 +61,24 @@ def digest(code: str) -> str:
         dklen=32,
     )
     return derived.hex()
+
+
+def source_identity(code: str, tip_id: object) -> crypto.Identity:
+    """The source's own key, derived from their code: replies are sealed to it (and to the
+    newsroom), so the source reads them with the code alone and the server alone cannot.
+
+    Salted with the tip's id, not the deployment secret: the stored digest says nothing about
+    it, and the code's 90 bits are what protect it."""
+    seed = hashlib.scrypt(
+        normalize(code).encode(),
+        salt=b"tipline/v1/source-key/" + str(tip_id).encode(),
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
+    )
+    return crypto.Identity(seed)
 
 
 def matches(code: str, stored: str) -> bool:

@@ -120,11 +120,19 @@ class CommentView:
 
 def tip_comments(tip: Tip) -> list[CommentView]:
     """The editors' comments on a tip, decrypted (KeyUnavailable when locked)."""
+    return _messages(tip.comments.all(), "comment")
+
+
+def tip_replies(tip: Tip) -> list[CommentView]:
+    """The newsroom's replies to the source, decrypted with the newsroom key."""
+    return _messages(tip.replies.all(), "reply")
+
+
+def _messages(rows: object, kind: str) -> list[CommentView]:
     identities = keys.newsroom_identities()
     return [
-        CommentView(comment.author, comment.created_at, crypto.open_bytes(
-            bytes(comment.sealed), identities=identities,
-            aad=crypto.binding("comment", comment.pk, "body"),
+        CommentView(row.author, row.created_at, crypto.open_bytes(
+            bytes(row.sealed), identities=identities, aad=crypto.binding(kind, row.pk, "body"),
         ).decode())
-        for comment in tip.comments.all()
+        for row in rows  # type: ignore[attr-defined]
     ]  # fmt: skip

@@ -16,7 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import crypto, keys, receipts, scrub, storage
-from .models import Attachment, Comment, Tip
+from .models import Attachment, Comment, Reply, Tip
 from .uploads import EncryptedUpload
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
     code = receipts.generate()
     receipt_hash = receipts.digest(code)
     tip_id = uuid.uuid4()
+    source = str(receipts.source_identity(code, tip_id).recipient)
     stored: list[str] = []
     committed = False
     try:
@@ -88,7 +89,7 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
                 for position, (upload, name) in enumerate(zip(uploads, stored, strict=True), 1)
             ]  # fmt: skip
             Tip.objects.create(id=tip_id, receipt_hash=receipt_hash, sealed_content=content,
-                               link_count=len(links))  # fmt: skip
+                               link_count=len(links), source_recipient=source)  # fmt: skip
             Attachment.objects.bulk_create(attachments)
             ids = [attachment.pk for attachment in attachments]
             transaction.on_commit(partial(_enqueue_after_commit, ids))
@@ -345,3 +346,20 @@ def comment_add(*, tip: Tip, author: str, body: str) -> Comment:
     sealed = crypto.seal_bytes(body.encode(), recipients=[keys.newsroom_recipient()],
                                aad=crypto.binding("comment", comment_id, "body"))  # fmt: skip
     return Comment.objects.create(id=comment_id, tip=tip, author=author, sealed=sealed)
+
+
+class NoSourceKey(Exception):
+    """The tip predates replies: its source has no key to read one with."""
+
+
+def reply_add(*, tip: Tip, author: str, body: str) -> Reply:
+    """A reply to the source, sealed to their key and to the newsroom's."""
+    if not tip.source_recipient:
+        raise NoSourceKey("this tip was sent before replies existed: its source cannot read one")
+    reply_id = uuid.uuid4()
+    sealed = crypto.seal_bytes(
+        body.encode(),
+        recipients=[crypto.Recipient.parse(tip.source_recipient), keys.newsroom_recipient()],
+        aad=crypto.binding("reply", reply_id, "body"),
+    )
+    return Reply.objects.create(id=reply_id, tip=tip, author=author, sealed=sealed)

@@ -280,6 +280,10 @@ def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
     old_blob = (blob_dir / attachment.blob_name).read_bytes()
     old_note = bytes(tip.sealed_content)
     services.comment_add(tip=tip, author="editor", body="COMMENT-BEFORE-ROTATION")
+    source = crypto.Identity.generate()  # as if derived from the receipt code
+    Tip.objects.filter(pk=tip.pk).update(source_recipient=str(source.recipient))
+    tip.refresh_from_db()
+    reply = services.reply_add(tip=tip, author="editor", body="REPLY-BEFORE-ROTATION")
     (tmp_path / "pw").write_text(PASSWORD)
     call_command("tipline_rotate", "--by", "editor", "--password-file", str(tmp_path / "pw"),
                  stdout=io.StringIO())  # fmt: skip
@@ -307,6 +311,13 @@ def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
         assert NOTE in _tip_page(client, tip)
         assert "COMMENT-BEFORE-ROTATION" in _tip_page(client, tip)
         assert _download(client, attachment).startswith(b"\xff\xd8")  # type: ignore[union-attr]
+    # The reply was re-addressed too, and the source's own stanza kept: they still read it.
+    reply.refresh_from_db()
+    reply_aad = crypto.binding("reply", reply.pk, "body")
+    assert b"REPLY-BEFORE" in crypto.open_bytes(bytes(reply.sealed), identities=[source],
+                                                aad=reply_aad)  # fmt: skip
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes(bytes(reply.sealed), identities=[newsroom_identity], aad=reply_aad)
     # No trace of the old private key: its envelopes are gone with it, and so are the
     # sessions that held it (sealed under their cookies' keys).
     from django.contrib.sessions.models import Session

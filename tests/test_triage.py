@@ -202,3 +202,40 @@ def test_purge_asks_first_then_deletes_rows_and_files(
 def test_media_reports_say_video_or_audio():
     _, report = scrub_bytes(fixtures.mov_with_location())
     assert report.category == "video"
+
+
+def test_a_reply_opens_with_the_sources_code_and_the_newsroom_key_only(
+    client, blob_dir, monkeypatch, django_capture_on_commit_callbacks, newsroom_identity, tmp_path
+):
+    import re
+
+    from submissions import crypto, receipts
+    from tests.tools import age_decrypt
+
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = Client().post("/en/", {"note": "the note"}).content.decode()
+    code = re.search(r'id="receipt-code">([a-z ]+)<', page).group(1)
+    tip = Tip.objects.get()
+    url = f"/staff/submissions/tip/{tip.pk}/change/"
+    form = {"status": "new", "priority": "2", "title": "", "summary": "",
+            "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0",
+            "attachments-TOTAL_FORMS": "0", "attachments-INITIAL_FORMS": "0",
+            "new_reply": "REPLY-CANARY: where was the photo taken?"}  # fmt: skip
+    assert client.post(url, form).status_code == 302
+    reply = tip.replies.get()
+    assert reply.author == "editor"
+    sealed, aad = bytes(reply.sealed), crypto.binding("reply", reply.pk, "body")
+    source = receipts.source_identity(code, tip.pk)
+    assert str(source.recipient) == tip.source_recipient
+    for identity in (source, newsroom_identity):
+        assert b"REPLY-CANARY" in crypto.open_bytes(sealed, identities=[identity], aad=aad)
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes(sealed, identities=[receipts.source_identity(code + "x", tip.pk)],
+                          aad=aad)  # fmt: skip
+    crypto.write_identity_file(tmp_path / "source.key", source)  # and the age CLI agrees
+    (tmp_path / "reply.age").write_bytes(sealed)
+    assert b"REPLY-CANARY" in age_decrypt(tmp_path / "reply.age", tmp_path / "source.key")
+    assert b"REPLY-CANARY" not in database_bytes() and code.encode() not in database_bytes()
+    assert "REPLY-CANARY" in client.get(url).content.decode()
+    assert AuditEvent.objects.filter(action="reply_sent", actor="editor").exists()

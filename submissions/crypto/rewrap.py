@@ -2,7 +2,8 @@
 
 The payload of an age file is encrypted under a random file key; the header only wraps that
 key for each recipient. Re-wrapping opens the file key with the old identity and writes a new
-header (new recipients, the same binding, a new MAC); the payload bytes are copied as they are.
+header (the new recipients, the other recipients' stanzas as they were, the same binding, a new
+MAC); the payload bytes are copied as they are.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def _file_key(stanzas: list[tuple[bytes, list[bytes], bytes]],
     return None
 
 
+def _others(stanzas: list[tuple[bytes, list[bytes], bytes]],
+            identities: list[Identity]) -> list[tuple[bytes, list[bytes], bytes]]:  # fmt: skip
+    """The X25519 stanzas for recipients other than `identities` (a source's own key on a
+    reply): kept as they are when the file is re-addressed."""
+    return [(kind, args, body) for kind, args, body in stanzas if kind == b"X25519"
+            and all(identity.unwrap(args, body) is None for identity in identities)]  # fmt: skip
+
+
 def addressed_to(source: BinaryIO, identities: list[Identity]) -> bool:
     """Whether the file's header wraps its key for one of `identities` (source is consumed)."""
     stanzas, _, _ = _parse_header(source)
@@ -55,6 +64,8 @@ def rewrap_header(source: BinaryIO, *, identities: list[Identity], recipients: l
     if bound != [[_b64(binding_digest(aad))]]:
         raise DecryptionError("blob is bound to another record")
     header = VERSION_LINE + b"\n"
+    for _, args, body in _others(stanzas, identities):
+        header += _stanza(b"X25519", args, body)
     for recipient in recipients:
         header += _x25519_stanza(file_key, recipient)
     header += _stanza(BIND_TYPE, [_b64(binding_digest(aad))], b"") + b"---"
