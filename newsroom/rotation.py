@@ -46,6 +46,7 @@ SEALED_COLUMNS = [
     (Tip, "sealed_content", "tip", "content"),
     (Attachment, "sealed_meta", "attachment", "meta"),
     (Attachment, "sealed_report", "attachment", "report"),
+    (Attachment, "sealed_preview", "attachment", "preview"),
     (Comment, "sealed", "comment", "body"),
     (Reply, "sealed", "reply", "body"),  # the source's own stanza is kept as it is
 ]

@@ -51,7 +51,8 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
     model = Attachment
     extra = 0
     can_delete = False
-    fields = ["position", "state", "reason", "kind", "size", "original_name", "removed", "download"]
+    fields = ["position", "preview", "state", "reason", "kind", "size", "original_name", "removed",
+              "download"]  # fmt: skip
     readonly_fields = fields
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -77,6 +78,14 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
         return format_html(
             "<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((i,) for i in items))
         )
+
+    @admin.display(description="preview")
+    def preview(self, obj: Attachment) -> SafeString | str:
+        if obj.state != Attachment.State.CLEAN or obj.sealed_preview is None:
+            return "—"
+        url = reverse("staff:preview", args=[obj.pk])
+        return format_html('<img src="{}" alt="preview of file {}" style="max-width: 240px; '
+                           'max-height: 240px">', url, obj.position)  # fmt: skip
 
     @admin.display(description="file")
     def download(self, obj: Attachment) -> SafeString | str:

@@ -134,6 +134,8 @@ class Attachment(models.Model):
     sealed_meta = models.BinaryField(editable=False)
     # age ciphertext of the scrub report (names/categories removed, never values).
     sealed_report = models.BinaryField(null=True, editable=False)
+    # age ciphertext of a small JPEG made from the cleaned file (previews.py), if any.
+    sealed_preview = models.BinaryField(null=True, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -99,6 +99,16 @@ def attachment_for_download(*, user: User, attachment_id: object) -> Attachment:
     return attachment
 
 
+def attachment_preview(*, user: User, attachment_id: object) -> bytes:
+    """The JPEG preview of a cleaned file (made by the worker from the cleaned bytes)."""
+    attachment = attachment_for_download(user=user, attachment_id=attachment_id)
+    if attachment.sealed_preview is None:
+        raise Http404
+    aad = crypto.binding("attachment", attachment.pk, "preview")
+    sealed = bytes(attachment.sealed_preview)
+    return crypto.open_bytes(sealed, identities=keys.newsroom_identities(), aad=aad)
+
+
 def attachment_plaintext(attachment: Attachment, *, user: User) -> Iterator[bytes]:
     """Stream the decrypted clean file, one 64 KiB chunk at a time (on the audit record)."""
     identities = keys.newsroom_identities()  # locked: refused before anything is recorded

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import crypto, keys, receipts, scrub, storage
+from . import crypto, keys, previews, receipts, scrub, storage
 from .models import Attachment, Comment, Reply, Tip
+from .scrub.verify import Tee
 from .uploads import EncryptedUpload
 
 logger = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class _Watched:
         return watched
 
 
-def _scrub(kind: str, plain: BinaryIO, sealed: crypto.Encryptor) -> scrub.Report:
+def _scrub(kind: str, plain: BinaryIO, sealed: BinaryIO) -> scrub.Report:
     source, sink = _Watched(plain), _Watched(sealed)
     try:
         return scrub.scrub_verified(
@@ -195,8 +196,9 @@ def _scrub(kind: str, plain: BinaryIO, sealed: crypto.Encryptor) -> scrub.Report
         raise ScrubCrashed(type(exc).__name__) from exc
 
 
-def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report]:
-    """Decrypt the raw blob, scrub it, encrypt the result to the newsroom key, store it."""
+def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report, bytes | None]:
+    """Decrypt the raw blob, scrub it, encrypt the result to the newsroom key, store it; and
+    a preview made from the cleaned bytes on their way (see previews.py)."""
     spool = storage.Spool()
     try:
         with storage.open_blob(attachment.blob_name) as raw:
@@ -212,9 +214,11 @@ def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report]:
                 recipients=[keys.newsroom_recipient()],
                 aad=crypto.binding("attachment", attachment.pk, "clean"),
             )
-            report = _scrub(kind, plain, sealed)
+            cleaned = previews.Buffer()
+            report = _scrub(kind, plain, Tee(sealed, cleaned))  # type: ignore[arg-type]
             sealed.close()
-        return storage.save_spool(spool), sealed.plaintext_size, report
+        preview = previews.make(scrub.category(report), report.output_kind, cleaned)
+        return storage.save_spool(spool), sealed.plaintext_size, report, preview
     finally:
         spool.close()
 
@@ -234,7 +238,7 @@ def attachment_scrub(*, attachment_id: str) -> None:
         )
         return
     try:
-        new_name, size, report = _scrub_to_new_blob(attachment)
+        new_name, size, report, preview = _scrub_to_new_blob(attachment)
     except scrub.Rejected as exc:
         _end(attachment, Attachment.State.REJECTED, f"{exc.code}: {exc.detail}", destroy_raw=True)
         return
@@ -283,7 +287,11 @@ def attachment_scrub(*, attachment_id: str) -> None:
             sealed_report=seal_json(
                 report.as_dict(), aad=crypto.binding("attachment", attachment.pk, "report")
             ),
-        )
+            sealed_preview=None if preview is None else crypto.seal_bytes(
+                preview, recipients=[keys.newsroom_recipient()],
+                aad=crypto.binding("attachment", attachment.pk, "preview"),
+            ),
+        )  # fmt: skip
         old = attachment.blob_name if flipped else new_name
         transaction.on_commit(partial(storage.delete, old))
     logger.info("attachment.clean id=%s kind=%s flipped=%s", attachment.pk, report.kind, flipped)

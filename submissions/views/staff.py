@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from newsroom.sites import verified_staff_required
@@ -32,4 +32,20 @@ def attachment_download(request: HttpRequest, attachment_id: str) -> StreamingHt
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@verified_staff_required
+@require_GET
+def attachment_preview(request: HttpRequest, attachment_id: str) -> HttpResponse:
+    """A JPEG we made ourselves from the cleaned file: shown inline, as nothing but an image."""
+    try:
+        image = selectors.attachment_preview(user=request.user, attachment_id=attachment_id)
+    except KeyUnavailable:
+        raise Http404 from None
+    response = HttpResponse(image, content_type="image/jpeg")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Disposition"] = 'inline; filename="preview.jpg"'
     return response
