@@ -304,7 +304,6 @@ class TipAdmin(admin.ModelAdmin):
     ]
     form = TipForm
     readonly_fields = ["short_id", "created_at", "note", "links", "reply_list", "comment_list"]
-    filter_horizontal = ["labels"]
     inlines = [AttachmentInline, TipChangeInline]
     actions = ["assign_to_me", "mark_spam", "delete_selected"]
 

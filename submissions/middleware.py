@@ -64,6 +64,9 @@ class PrivacyMiddleware:
         response = self.get_response(request)
         if not public:
             response.headers.setdefault("Content-Security-Policy", STAFF_CSP)
+            # With "no-referrer" browsers send "Origin: null" with the staff forms, which
+            # Django's CSRF check rightly refuses: staff pages name their origin to themselves.
+            response.headers["Referrer-Policy"] = "same-origin"
         if public:
             response.cookies.clear()
             response.headers.setdefault("Content-Security-Policy", PUBLIC_CSP)
