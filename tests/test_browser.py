@@ -141,9 +141,12 @@ def test_script_injections_neither_run_nor_link(browser, live_server, monkeypatc
         page.goto(url)
         page.wait_for_load_state("networkidle")
         assert page.evaluate("window.__xss") is None, url
-        hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+        # Nothing of the payloads became markup (the CSP would stop inline scripts anyway:
+        # this checks the escaping itself).
+        injected = "img[onerror], svg[onload], iframe, script:not([src]), [onload], [onerror]"
+        assert page.query_selector_all(injected) == [], url
+        hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
         assert not [h for h in hrefs if "evil.example" in h or h.startswith("javascript:")], url
-        assert not page.query_selector_all("iframe"), url
     assert "window.__xss=1" in page.content().replace("&quot;", '"')  # shown, as text
     assert dialogs == []
     assert Attachment.objects.filter(tip=tip, state="clean").count() == 3
