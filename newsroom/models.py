@@ -105,6 +105,8 @@ class AuditEvent(models.Model):
         ordering = ["sequence"]
         # Two writers that read the same last record cannot both append after it.
         constraints = [models.UniqueConstraint(fields=["previous"], name="audit_chain_linear")]
+        # A tip page lists who looked at it.
+        indexes = [models.Index(fields=["target", "-sequence"], name="audit_target_sequence")]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.target}"

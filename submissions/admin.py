@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from newsroom import audit
+from newsroom.models import AuditEvent
 
 from . import crypto, selectors, services, storage
 from .keys import KeyUnavailable
@@ -301,10 +302,16 @@ class TipAdmin(admin.ModelAdmin):
         ("Triage", {"fields": ["status", "priority", "assignee", "labels", "title", "summary"]}),
         ("Replies to the source", {"fields": ["reply_list", "new_reply"]}),
         ("Comments", {"fields": ["comment_list", "new_comment"]}),
+        ("Who looked at it", {"fields": ["seen_by"], "classes": ["collapse"]}),
     ]
     form = TipForm
-    readonly_fields = ["short_id", "created_at", "note", "links", "reply_list", "comment_list"]
+    readonly_fields = ["short_id", "created_at", "note", "links", "reply_list", "comment_list",
+                       "seen_by"]  # fmt: skip
     inlines = [AttachmentInline, TipChangeInline]
+
+    class Media:
+        js = ["tipline/staff/copy.js"]
+
     actions = ["assign_to_me", "mark_spam", "delete_selected"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -415,14 +422,28 @@ class TipAdmin(admin.ModelAdmin):
         return format_html(
             "<ul>{}</ul>",
             format_html_join(
-                "", "<li><code>{}</code><br><small>domain: <code>{}</code></small></li>",
-                ((link, ascii_domain(link)) for link in content.links),
+                "", '<li><code>{}</code> <button type="button" data-copy="{}">copy</button><br>'
+                "<small>domain: <code>{}</code></small></li>",
+                ((link, link, ascii_domain(link)) for link in content.links),
             ),
         )  # fmt: skip
 
     @admin.display(description="comments")
     def comment_list(self, obj: Tip) -> SafeString | str:
         return _messages(selectors.tip_comments, obj)
+
+    @admin.display(description="audit trail (latest 50)")
+    def seen_by(self, obj: Tip) -> SafeString | str:
+        files = [f"attachment:{pk}" for pk in obj.attachments.values_list("pk", flat=True)]
+        events = AuditEvent.objects.filter(target__in=[f"tip:{obj.pk}", *files])
+        rows = [
+            (date_format(e.at, "DATETIME_FORMAT"), e.actor or "system", e.action.replace("_", " "))
+            for e in events.order_by("-sequence")[:50]
+        ]
+        if not rows:
+            return "—"
+        items = format_html_join("", "<li>{} — {} — {}</li>", rows)
+        return format_html("<ul>{}</ul>", items)
 
     @admin.display(description="replies sent")
     def reply_list(self, obj: Tip) -> SafeString | str:

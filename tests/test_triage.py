@@ -126,7 +126,8 @@ def real_tip(blob_dir, monkeypatch, django_capture_on_commit_callbacks) -> Tip:
 
 def test_triage_changes_go_into_the_history_and_the_audit_log(client, editor, real_tip):
     assert real_tip.link_count == 1
-    assert real_tip.attachments.get().category == "image"
+    attachment = real_tip.attachments.get()
+    assert attachment.category == "image", attachment.reason
     label = Label.objects.create(name="customs")
     url = f"/staff/submissions/tip/{real_tip.pk}/change/"
     page = client.get(url).content.decode()
@@ -153,6 +154,8 @@ def test_triage_changes_go_into_the_history_and_the_audit_log(client, editor, re
     assert AuditEvent.objects.filter(action="tip_changed", target=f"tip:{real_tip.pk}").count() == 5
     page = client.get(url).content.decode()
     assert "verifying" in page and "Harbour bribes" in page
+    assert "editor — tip viewed" in page and "editor — tip changed" in page  # the trail
+    assert '<button type="button" data-copy="https://example.com/a">copy</button>' in page
     # The comment: shown escaped to editors, stored sealed, on record.
     assert "COMMENT-CANARY: call the port &lt;b&gt;authority&lt;/b&gt;" in page
     assert b"COMMENT-CANARY" not in database_bytes()
