@@ -110,3 +110,14 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.target}"
+
+
+class Watermark(models.Model):
+    """How far a periodic job has got (e.g. the editors' digest): resumes where it stopped,
+    never reporting the same tip twice or skipping one."""
+
+    name = models.CharField(max_length=40, unique=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M}"

@@ -30,3 +30,10 @@ def requeue_stale() -> int:
 @shared_task(name="submissions.reconcile_blobs", ignore_result=True)
 def reconcile_blobs() -> int:
     return len(services.blobs_reconcile(min_age=timedelta(hours=services.ORPHAN_HOURS)))
+
+
+@shared_task(name="newsroom.send_digest", ignore_result=True)
+def send_digest() -> int:
+    from newsroom.notify import send_digest as send
+
+    return send()

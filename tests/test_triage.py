@@ -242,3 +242,24 @@ def test_a_reply_opens_with_the_sources_code_and_the_newsroom_key_only(
     assert b"REPLY-CANARY" not in database_bytes() and code.encode() not in database_bytes()
     assert "REPLY-CANARY" in client.get(url).content.decode()
     assert AuditEvent.objects.filter(action="reply_sent", actor="editor").exists()
+
+
+def test_the_digest_counts_new_tips_and_says_nothing_else(newsroom_identity, mailoutbox):
+    from newsroom.notify import SUBJECT, send_digest
+
+    make_staff("editor", newsroom_identity).__class__.objects.filter(username="editor").update(
+        email="editor@newsroom.example"
+    )
+    make_staff("admin-only", newsroom_identity, role="Admins").__class__.objects.filter(
+        username="admin-only"
+    ).update(email="admin@newsroom.example")
+    assert send_digest() == 0  # the first run starts the clock
+    tips = seed(3, title="SECRET-TITLE")
+    assert send_digest() == 1
+    (message,) = mailoutbox
+    assert message.subject == SUBJECT and message.to == ["editor@newsroom.example"]
+    assert "3 new tips" in message.body
+    for tip in tips:
+        assert str(tip.pk)[:8] not in message.body + message.subject
+    assert "SECRET-TITLE" not in message.body and "harbour" not in message.body
+    assert send_digest() == 0 and len(mailoutbox) == 1  # nothing new: nothing sent

@@ -228,6 +228,20 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-blobs": {"task": "submissions.reconcile_blobs", "schedule": 3600},
 }
 
+# The editors' digest ("3 new tips", nothing else; newsroom/notify.py), every N seconds; 0: off.
+NOTIFY_EVERY = env_int("TIPLINE_NOTIFY_EVERY", 0, minimum=0)
+if NOTIFY_EVERY:
+    CELERY_BEAT_SCHEDULE["editors-digest"] = {
+        "task": "newsroom.send_digest",
+        "schedule": NOTIFY_EVERY,
+    }
+EMAIL_HOST = env_str("TIPLINE_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("TIPLINE_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("TIPLINE_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_optional("TIPLINE_EMAIL_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("TIPLINE_EMAIL_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("TIPLINE_EMAIL_FROM", "tipline@localhost")
+
 # --- HTTP hardening ---------------------------------------------------------------------------
 HTTPS = env_bool("TIPLINE_HTTPS", True)
 SECURE_SSL_REDIRECT = HTTPS
