@@ -159,6 +159,9 @@ class Attachment(models.Model):
         indexes = [
             models.Index(fields=["state", "lease_until"], name="attachment_state_lease"),
             models.Index(fields=["tip", "category"], name="attachment_tip_category"),
+            # The queue's "with videos" / "being cleaned" filters: the tips, straight from it.
+            models.Index(fields=["category", "tip"], name="attachment_category_tip"),
+            models.Index(fields=["state", "tip"], name="attachment_state_tip"),
         ]
 
     def __str__(self) -> str:
