@@ -109,6 +109,46 @@ def attachment_preview(*, user: User, attachment_id: object) -> bytes:
     return crypto.open_bytes(sealed, identities=keys.newsroom_identities(), aad=aad)
 
 
+# Cleaned audio and video the browser can play inline, by kind (what the remux writes).
+PLAYABLE = {"isobmff": "video/mp4", "matroska": "video/webm", "mp3": "audio/mpeg",
+            "ogg": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav"}  # fmt: skip
+
+
+def attachment_media(*, user: User, attachment_id: object) -> tuple[Attachment, str]:
+    """A cleaned audio or video file and its media type, for the tip page's player."""
+    attachment = attachment_for_download(user=user, attachment_id=attachment_id)
+    if attachment.category not in ("audio", "video") or attachment.kind not in PLAYABLE:
+        raise Http404
+    media_type = PLAYABLE[attachment.kind]
+    if attachment.category == "audio" and media_type.startswith("video/"):
+        media_type = "audio/" + media_type.split("/")[1]
+    return attachment, media_type
+
+
+def attachment_range(attachment: Attachment, start: int, end: int) -> Iterator[bytes]:
+    """Bytes start..end (inclusive) of the cleaned file, decrypted chunk by chunk from a
+    seekable copy of the blob (a player seeks: it asks for ranges)."""
+    source = storage.open_blob(attachment.blob_name)
+    try:
+        aad = crypto.binding("attachment", attachment.pk, "clean")
+        reader = crypto.open_seekable(source, identities=keys.newsroom_identities(), aad=aad)
+    except BaseException:
+        source.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            reader.seek(start)
+            left = end - start + 1
+            while left > 0 and (chunk := reader.read(min(left, crypto.CHUNK_SIZE))):
+                left -= len(chunk)
+                yield chunk
+        finally:
+            source.close()
+
+    return chunks()
+
+
 def attachment_plaintext(attachment: Attachment, *, user: User) -> Iterator[bytes]:
     """Stream the decrypted clean file, one 64 KiB chunk at a time (on the audit record)."""
     identities = keys.newsroom_identities()  # locked: refused before anything is recorded

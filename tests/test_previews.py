@@ -98,3 +98,30 @@ def test_preview_is_served_as_an_image_to_verified_editors_only(
     page = client.get(f"/staff/submissions/tip/{Tip.objects.get().pk}/change/").content.decode()
     assert f'<img src="{url}"' in page
     assert Client().get(url).status_code == 302  # not signed in: to the sign-in page
+
+
+def test_cleaned_video_plays_with_byte_ranges(blob_dir, monkeypatch, newsroom_identity,
+                                              django_capture_on_commit_callbacks):  # fmt: skip
+    attachment = _cleaned(blob_dir, monkeypatch, django_capture_on_commit_callbacks, "v.mov",
+                          fixtures.mov_with_location())  # fmt: skip
+    assert attachment.category == "video"
+    aad = crypto.binding("attachment", attachment.pk, "clean")
+    cleaned = crypto.open_bytes((blob_dir / attachment.blob_name).read_bytes(),
+                                identities=[newsroom_identity], aad=aad)  # fmt: skip
+    client = sign_in(make_staff("editor", newsroom_identity))
+    url = f"/staff/tips/attachments/{attachment.pk}/media/"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole["Content-Type"] == "video/mp4"
+    assert b"".join(whole.streaming_content) == cleaned
+    part = client.get(url, HTTP_RANGE="bytes=100-299")
+    assert part.status_code == 206 and part["Content-Range"] == f"bytes 100-299/{len(cleaned)}"
+    assert b"".join(part.streaming_content) == cleaned[100:300]
+    tail = client.get(url, HTTP_RANGE=f"bytes={len(cleaned) - 10}-")
+    assert b"".join(tail.streaming_content) == cleaned[-10:]
+    assert client.get(url, HTTP_RANGE=f"bytes={len(cleaned)}-").status_code == 416
+    assert "sandbox" in whole["Content-Security-Policy"]
+    page = client.get(f"/staff/submissions/tip/{attachment.tip_id}/change/").content.decode()
+    assert f'<video controls preload="none" src="{url}" poster=' in page
+    from newsroom.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="file_played").count() == 1  # ranges: once
