@@ -82,7 +82,16 @@ def test_editor_signs_in_triages_a_tip_and_downloads_the_cleaned_file(
     loaded = page.eval_on_selector_all(
         'img[alt^="preview"]', "images => images.map(i => i.complete && i.naturalWidth > 0)"
     )
-    assert loaded == [True, True, True]  # photo, video frame, PDF page
+    assert loaded == [True, True]  # the photo and the PDF's first page
+    poster = page.evaluate(
+        """() => new Promise(done => {
+            const image = new Image();
+            image.onload = () => done(image.naturalWidth > 0);
+            image.onerror = () => done(false);
+            image.src = document.querySelector("video[poster]").poster;
+        })"""
+    )
+    assert poster  # the video's first frame, as the player's poster
 
     page.select_option("#id_status", "verifying")
     page.select_option("#id_assignee", str(editor.pk))
