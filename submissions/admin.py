@@ -337,6 +337,20 @@ class TipAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tips come from sources only
 
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> Any:
+        """Each row posts what it showed beside what it sends: a row an editor did not touch
+        is not saved, so a colleague's change made meanwhile is not written back over."""
+        base = super().get_changelist_form(request, **kwargs)
+
+        class RowForm(base):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                for field in self.fields.values():
+                    field.show_hidden_initial = True
+                    field.hidden_widget = QuickHidden
+
+        return RowForm
+
     def get_changelist_formset(self, request: HttpRequest, **kwargs: Any) -> Any:
         kwargs["widgets"] = {"status": QuickSelect, "priority": QuickSelect}
         kwargs["formset"] = QuickFormSet
@@ -475,6 +489,11 @@ class TipAdmin(admin.ModelAdmin):
         if change and obj.pk:
             columns = ["assignee_id" if f == "assignee" else f for f in TRIAGE_FIELDS]
             before = Tip.objects.filter(pk=obj.pk).values(*columns).first()
+            if before is not None:  # fields this form did not change keep their current value
+                for field in TRIAGE_FIELDS:
+                    if field in form.fields and field not in form.changed_data:
+                        key = "assignee_id" if field == "assignee" else field
+                        setattr(obj, key, before[key])
             super().save_model(request, obj, form, change)
             for field in form.changed_data:
                 if field in TRIAGE_FIELDS and before is not None:
@@ -559,11 +578,15 @@ def _messages(read: Any, tip: Tip) -> SafeString | str:
 def ascii_domain(link: str) -> str:
     """The link's host as DNS sees it (punycode): a look-alike written with Cyrillic letters
     shows as xn--…, not as the brand it imitates."""
-    host = urlsplit(link).hostname or ""
+    parts = urlsplit(link.replace("\\", "/"))  # as browsers read it
+    host = parts.hostname or ""
     try:
-        return host.encode("idna").decode("ascii")
+        shown = host.encode("idna").decode("ascii")
     except UnicodeError:
-        return host.encode("ascii", "backslashreplace").decode("ascii")
+        shown = host.encode("ascii", "backslashreplace").decode("ascii")
+    if parts.username is not None:  # https://good.example@evil.example/ goes to evil.example
+        shown += " (the link starts with a user name before “@”: it does not go where it seems)"
+    return shown
 
 
 def _shown(field: str, value: object) -> str:
@@ -581,6 +604,8 @@ def _shown(field: str, value: object) -> str:
 
 
 def _record(request: HttpRequest, tip: Tip, field: str, old: str, new: str) -> None:
+    if field in ("title", "summary"):  # free text: what was removed from it must stay removed
+        old, new = ("(edited)" if old else ""), ("(edited)" if new else "")
     TipChange.objects.create(tip=tip, actor=request.user.get_username(), field=field,
                              old=old[:200], new=new[:200])  # fmt: skip
     audit.record("tip_changed", actor=request.user, target=f"tip:{tip.pk}", detail=field)

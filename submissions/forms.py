@@ -130,8 +130,10 @@ class TipForm(forms.Form):
         for link in links:
             candidate = link if "://" in link else f"https://{link}"
             try:
-                if len(candidate) > MAX_LINK_CHARS:
-                    raise ValidationError("too long")
+                if len(candidate) > MAX_LINK_CHARS or "\\" in candidate:
+                    # A backslash: browsers read it as "/", Python's parser does not, so the
+                    # domain editors are shown could differ from where the link goes.
+                    raise ValidationError("too long or ambiguous")
                 validate(candidate)
             except ValidationError:
                 raise ValidationError(

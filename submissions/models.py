@@ -85,7 +85,8 @@ class Tip(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title or f"Tip {str(self.id)[:8]}"
+        # Never the title: Django's admin log keeps this text after a tip is purged.
+        return f"Tip {str(self.id)[:8]}"
 
 
 class TipChange(models.Model):

@@ -26,7 +26,15 @@ QUALITY = 80
 # Cleaned bytes kept for a preview. A video's first frame is in its head; a photo or a PDF
 # bigger than this gets no preview (the worker's memory stays bounded).
 BUFFER_LIMIT = 48 * 1024 * 1024
-MAX_PIXELS = 100_000_000
+MAX_PIXELS = 100_000_000  # JPEGs decode at a reduced size (draft); others in full:
+MAX_FULL_PIXELS = 25_000_000  # 100 MB of RGBA at most
+# Kinds that may get a preview (the category is known only once cleaned: MP4 may be audio).
+WANTED = {"jpeg", "png", "gif", "webp", "tiff", "heic", "avif", "pdf", "isobmff", "matroska",
+          "avi", "asf"}  # fmt: skip
+
+
+def wanted(kind: str) -> bool:
+    return kind in WANTED
 
 
 class Buffer:
@@ -69,7 +77,8 @@ def make(category: str, kind: str, buffer: Buffer) -> bytes | None:
 
 def _image(data: bytes) -> Image.Image:
     with Image.open(io.BytesIO(data)) as image:
-        if image.width * image.height > MAX_PIXELS:
+        limit = MAX_PIXELS if image.format == "JPEG" else MAX_FULL_PIXELS
+        if image.width * image.height > limit:
             raise ValueError("too many pixels for a preview")
         image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced size
         upright = ImageOps.exif_transpose(image)

@@ -65,13 +65,16 @@ def digest(code: str) -> str:
 
 def source_identity(code: str, tip_id: object) -> crypto.Identity:
     """The source's own key, derived from their code: replies are sealed to it (and to the
-    newsroom), so the source reads them with the code alone and the server alone cannot.
+    newsroom), so the source reads them with the code and the server alone cannot.
 
-    Salted with the tip's id, not the deployment secret: the stored digest says nothing about
-    it, and the code's 90 bits are what protect it."""
+    Salted with the tip's id under the deployment secret: without the secret, a copy of the
+    database and a code found on someone's phone cannot be matched against the tips' public
+    halves (as for the digest above)."""
+    salt = hmac.new(settings.RECEIPT_SALT.encode(), b"tipline/v1/source-key/" +
+                    str(tip_id).encode(), hashlib.sha256).digest()  # fmt: skip
     seed = hashlib.scrypt(
         normalize(code).encode(),
-        salt=b"tipline/v1/source-key/" + str(tip_id).encode(),
+        salt=salt,
         n=SCRYPT_N,
         r=SCRYPT_R,
         p=SCRYPT_P,

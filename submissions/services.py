@@ -214,7 +214,7 @@ def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report, 
                 recipients=[keys.newsroom_recipient()],
                 aad=crypto.binding("attachment", attachment.pk, "clean"),
             )
-            cleaned = previews.Buffer()
+            cleaned = previews.Buffer(previews.BUFFER_LIMIT if previews.wanted(kind) else 0)
             report = _scrub(kind, plain, Tee(sealed, cleaned))  # type: ignore[arg-type]
             sealed.close()
         preview = previews.make(scrub.category(report), report.output_kind, cleaned)
@@ -351,9 +351,10 @@ def attachments_requeue_stale() -> int:
 def comment_add(*, tip: Tip, author: str, body: str) -> Comment:
     """An editors' comment, sealed to the newsroom key and bound to its row."""
     comment_id = uuid.uuid4()
-    sealed = crypto.seal_bytes(body.encode(), recipients=[keys.newsroom_recipient()],
-                               aad=crypto.binding("comment", comment_id, "body"))  # fmt: skip
-    return Comment.objects.create(id=comment_id, tip=tip, author=author, sealed=sealed)
+    with transaction.atomic():  # the key's row held until commit, as for submissions
+        sealed = crypto.seal_bytes(body.encode(), recipients=[keys.newsroom_recipient(lock=True)],
+                                   aad=crypto.binding("comment", comment_id, "body"))  # fmt: skip
+        return Comment.objects.create(id=comment_id, tip=tip, author=author, sealed=sealed)
 
 
 class NoSourceKey(Exception):
@@ -365,9 +366,9 @@ def reply_add(*, tip: Tip, author: str, body: str) -> Reply:
     if not tip.source_recipient:
         raise NoSourceKey("this tip was sent before replies existed: its source cannot read one")
     reply_id = uuid.uuid4()
-    sealed = crypto.seal_bytes(
-        body.encode(),
-        recipients=[crypto.Recipient.parse(tip.source_recipient), keys.newsroom_recipient()],
-        aad=crypto.binding("reply", reply_id, "body"),
-    )
-    return Reply.objects.create(id=reply_id, tip=tip, author=author, sealed=sealed)
+    with transaction.atomic():  # the key's row held until commit, as for submissions
+        recipients = [crypto.Recipient.parse(tip.source_recipient),
+                      keys.newsroom_recipient(lock=True)]  # fmt: skip
+        sealed = crypto.seal_bytes(body.encode(), recipients=recipients,
+                                   aad=crypto.binding("reply", reply_id, "body"))  # fmt: skip
+        return Reply.objects.create(id=reply_id, tip=tip, author=author, sealed=sealed)

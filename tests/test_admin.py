@@ -132,6 +132,7 @@ def test_links_show_their_domain_in_punycode_and_staff_pages_have_a_csp(tip):
 
     assert ascii_domain("https://\u0440\u0430ypal.com/login") == "xn--ypal-43d9g.com"
     assert ascii_domain("https://example.com/?q=1") == "example.com"
+    assert ascii_domain("https://good.example@evil.example/").startswith("evil.example (")
     response = staff().get(f"/staff/submissions/tip/{tip.pk}/change/")
     assert "domain: <code>example.com</code>" in response.content.decode()
     policy = response["Content-Security-Policy"]

@@ -375,3 +375,11 @@ def test_public_role_mounts_no_staff_route(settings):
     finally:
         settings.ROLE = "all"
         importlib.reload(tipline.urls)
+
+
+def test_links_with_backslashes_are_refused(client, blob_dir):
+    """Browsers read "\\" as "/": https://evil.example\\@good.example/ goes to evil.example,
+    while a parser would show editors good.example."""
+    response = post(client, "en", links="https://evil.example\\@good.example/")
+    assert response.status_code == 400 and "is not a web address" in response.content.decode()
+    assert not Tip.objects.exists()

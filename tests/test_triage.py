@@ -150,7 +150,7 @@ def test_triage_changes_go_into_the_history_and_the_audit_log(client, editor, re
     history = {(c.field, c.old, c.new) for c in TipChange.objects.filter(tip=real_tip)}
     assert {("status", "new", "verifying"), ("priority", "normal", "high"),
             ("assignee", "", "editor"), ("labels", "", "customs"),
-            ("title", "", "Harbour bribes")} <= history  # fmt: skip
+            ("title", "", "(edited)")} <= history  # fmt: skip
     assert AuditEvent.objects.filter(action="tip_changed", target=f"tip:{real_tip.pk}").count() == 5
     page = client.get(url).content.decode()
     assert "verifying" in page and "Harbour bribes" in page
@@ -253,8 +253,13 @@ def test_the_digest_counts_new_tips_and_says_nothing_else(newsroom_identity, mai
     make_staff("admin-only", newsroom_identity, role="Admins").__class__.objects.filter(
         username="admin-only"
     ).update(email="admin@newsroom.example")
+    from newsroom.models import Watermark
+
     assert send_digest() == 0  # the first run starts the clock
     tips = seed(3, title="SECRET-TITLE")
+    hour_ago = timezone.now() - timedelta(hours=1)
+    Watermark.objects.update(at=hour_ago)  # as if the clock had started an hour ago
+    Tip.objects.update(created_at=hour_ago + timedelta(minutes=30))  # settled since
     assert send_digest() == 1
     (message,) = mailoutbox
     assert message.subject == SUBJECT and message.to == ["editor@newsroom.example"]
@@ -263,3 +268,25 @@ def test_the_digest_counts_new_tips_and_says_nothing_else(newsroom_identity, mai
         assert str(tip.pk)[:8] not in message.body + message.subject
     assert "SECRET-TITLE" not in message.body and "harbour" not in message.body
     assert send_digest() == 0 and len(mailoutbox) == 1  # nothing new: nothing sent
+
+
+def test_saving_the_queue_does_not_undo_a_colleagues_change(client):
+    """An editor loads the queue; a colleague marks a tip as spam; the editor then changes
+    another tip's priority in the list and saves: the spam mark stays."""
+    first, second = seed(2)
+    page = client.get(QUEUE).content.decode()
+    assert 'name="initial-form-0-status"' in page  # what each row showed goes back too
+    Tip.objects.filter(pk=first.pk).update(status="spam")  # the colleague, meanwhile
+    rows = {}
+    for n, tip in enumerate(Tip.objects.order_by("-created_at")):  # the queue's order
+        shown = "new"
+        rows.update({f"form-{n}-id": str(tip.pk), f"form-{n}-status": shown,
+                     f"initial-form-{n}-status": shown, f"form-{n}-priority": "2",
+                     f"initial-form-{n}-priority": "2"})  # fmt: skip
+        if tip.pk == second.pk:
+            rows[f"form-{n}-priority"] = "4"
+    form = {"form-TOTAL_FORMS": "2", "form-INITIAL_FORMS": "2", "form-MIN_NUM_FORMS": "0",
+            "form-MAX_NUM_FORMS": "1000", "_save": "Save", **rows}  # fmt: skip
+    assert client.post(QUEUE, form).status_code == 302
+    assert Tip.objects.get(pk=first.pk).status == "spam"
+    assert Tip.objects.get(pk=second.pk).priority == 4

@@ -11,6 +11,7 @@ from newsroom import audit
 from newsroom.sites import verified_staff_required
 
 from .. import scrub, selectors
+from ..crypto import DecryptionError
 from ..keys import KeyUnavailable
 
 
@@ -44,7 +45,7 @@ def attachment_preview(request: HttpRequest, attachment_id: str) -> HttpResponse
     """A JPEG we made ourselves from the cleaned file: shown inline, as nothing but an image."""
     try:
         image = selectors.attachment_preview(user=request.user, attachment_id=attachment_id)
-    except KeyUnavailable:
+    except (KeyUnavailable, DecryptionError):
         raise Http404 from None
     response = HttpResponse(image, content_type="image/jpeg")
     response["X-Content-Type-Options"] = "nosniff"
@@ -65,20 +66,25 @@ def attachment_media(request: HttpRequest, attachment_id: str) -> StreamingHttpR
                                                         attachment_id=attachment_id)  # fmt: skip
     size = attachment.size
     start, end, status = 0, size - 1, 200
-    if match := RANGE.match(request.headers.get("Range", "")):
-        start = int(match.group(1))
-        end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
-        if start > end or start >= size:
+    match = RANGE.match(request.headers.get("Range", ""))
+    if match and len(match.group(0)) < 50:  # else: not a range we serve; the whole file
+        first = int(match.group(1))
+        last = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+        if first >= size:
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response  # type: ignore[return-value]
-        status = 206
+        if first <= last:  # an inverted range is ignored (RFC 9110): the whole file
+            start, end, status = first, last, 206
     try:
         body = selectors.attachment_range(attachment, start, end)
-    except KeyUnavailable:
+    except (KeyUnavailable, DecryptionError):
         raise Http404 from None
-    if start == 0:  # a player's first request: once on record, not every range it asks for
+    # On record once per session and file, whatever ranges the player asks for.
+    played = request.session.get("tipline_played", [])
+    if str(attachment.pk) not in played:
         audit.record("file_played", actor=request.user, target=f"attachment:{attachment.pk}")
+        request.session["tipline_played"] = [*played[-200:], str(attachment.pk)]
     response = StreamingHttpResponse(body, status=status, content_type=media_type)
     response["Accept-Ranges"] = "bytes"
     response["Content-Length"] = str(end - start + 1)
