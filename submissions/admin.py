@@ -310,7 +310,7 @@ class TipAdmin(admin.ModelAdmin):
     list_filter = [QuickViewFilter, "status", "priority", "assignee", LabelFilter, FilesFilter,
                    "created_at"]  # fmt: skip
     list_select_related = ["assignee"]
-    list_per_page = 50
+    list_per_page = 25  # a laptop screen's worth
     search_fields = ["title", "summary", "labels__name"]
     search_help_text = "Searches what editors wrote (title, summary, labels), never the tips."
     ordering = ["-created_at"]
