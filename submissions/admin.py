@@ -75,6 +75,9 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
         except (KeyUnavailable, crypto.DecryptionError):
             return UNAVAILABLE
         items = [*(report.get("removed") or []), *(report.get("notes") or [])]
+        if isinstance(duration := report.get("duration"), int | float):
+            minutes, seconds = divmod(round(duration), 60)
+            items.insert(0, f"length {minutes}:{seconds:02d}")
         if not items:
             return "—"
         return format_html(

@@ -125,6 +125,7 @@ def test_cleaned_video_plays_with_byte_ranges(blob_dir, monkeypatch, newsroom_id
     assert "sandbox" in whole["Content-Security-Policy"]
     page = client.get(f"/staff/submissions/tip/{attachment.tip_id}/change/").content.decode()
     assert f'<video controls preload="none" src="{url}" poster=' in page
+    assert "length 0:01" in page  # ten frames at ten a second
     from newsroom.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="file_played").count() == 1  # ranges: once

@@ -202,9 +202,12 @@ def test_purge_asks_first_then_deletes_rows_and_files(
     assert AuditEvent.objects.filter(action="tip_purged", target=f"tip:{real_tip.pk}").exists()
 
 
-def test_media_reports_say_video_or_audio():
+def test_media_reports_say_video_or_audio_and_how_long():
     _, report = scrub_bytes(fixtures.mov_with_location())
     assert report.category == "video"
+    assert report.duration is not None and 0.5 <= report.duration <= 2  # 10 frames at 10 fps
+    _, report = scrub_bytes(fixtures.mp3_with_tags())
+    assert report.category == "audio"
 
 
 def test_a_reply_opens_with_the_sources_code_and_the_newsroom_key_only(

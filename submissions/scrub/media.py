@@ -732,6 +732,8 @@ def scrub(stream: BinaryIO, dst: BinaryIO, *, max_pixels: int, kind: str) -> Rep
     with source:
         kept = _select_streams(source, report, max_pixels)
         report.category = "video" if any(s.type == "video" for s in kept) else "audio"
+        if source.duration and source.duration > 0:  # microseconds (FFmpeg's AV_TIME_BASE)
+            report.duration = round(source.duration / 1_000_000, 1)
         if muxer == "mp4" and any(_codec(s) not in MP4_CODECS for s in kept):
             muxer = "mov"
         packets = _remux(source, kept, dst, muxer, muxer_options, kind, report, max_pixels)

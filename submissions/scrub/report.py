@@ -25,6 +25,8 @@ class Report:
     # For the queue's counts (image, video, audio, document, archive): set by scrubbers whose
     # kind does not say it (an MP4 may hold only audio); see scrub.category().
     category: str = ""
+    # Audio and video: the length in seconds, as the container states it (for editors).
+    duration: float | None = None
 
     def remove(self, what: str) -> None:
         if what not in self.removed:
