@@ -107,3 +107,21 @@ def test_missing_recipient_is_an_error(settings):
 def test_gunicorn_log_redaction():
     line = redact("Invalid request from ip=203.0.113.9: bad; peer 2001:db8::1 and 10.0.0.7")
     assert "203.0.113" not in line and "2001:db8" not in line and "10.0.0.7" not in line
+
+
+def test_only_the_migrations_check_runs_without_secrets():
+    """`makemigrations --check` reads the models only: it runs on a bare checkout. Anything
+    else (here `check`, as servers and workers) still refuses to start without secrets."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
+    clean["DJANGO_SETTINGS_MODULE"] = "tipline.settings"
+    clean["TIPLINE_DATA_DIR"] = str(ROOT / "var" / "no-secrets-check")
+    migrations = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT, env=clean, capture_output=True, text=True,
+    )  # fmt: skip
+    assert migrations.returncode == 0, migrations.stderr[-2000:]
+    assert "No changes detected" in migrations.stdout
+    check = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=clean,
+                           capture_output=True, text=True)  # fmt: skip
+    assert check.returncode != 0
+    assert "TIPLINE_SECRET_KEY (or TIPLINE_SECRET_KEY_FILE) is required" in check.stderr
