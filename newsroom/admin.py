@@ -18,6 +18,7 @@ from submissions.keys import KeyUnavailable, newsroom_identities
 from . import audit, custody, rotation
 from .forms import GuardedAdminPasswordChangeForm
 from .models import AuditEvent, NewsroomKey
+from .sites import ReadOnlyMixin
 
 
 class KeyActions:
@@ -72,18 +73,9 @@ class StaffUserAdmin(KeyActions, UserAdmin):
 
 
 @admin.register(NewsroomKey)
-class NewsroomKeyAdmin(KeyActions, admin.ModelAdmin):
+class NewsroomKeyAdmin(KeyActions, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["recipient", "current", "created_at", "holders"]
     actions = ["rotate"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return request.user.has_perm("newsroom.manage_keys")
@@ -110,17 +102,8 @@ class NewsroomKeyAdmin(KeyActions, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["sequence", "at", "actor", "action", "target", "detail"]
     list_filter = ["action"]
     search_fields = ["actor", "target"]
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

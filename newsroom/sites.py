@@ -39,6 +39,19 @@ def is_verified(user: Any) -> bool:
     return bool(check()) if check is not None else getattr(user, "otp_device", None) is not None
 
 
+class ReadOnlyMixin:
+    """For records no one edits from the admin: what sources sent, history, keys, the audit."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 def verified_staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """For staff views outside the admin: the admin's own rule (staff, second factor on this
     session), else the sign-in page."""

@@ -30,23 +30,13 @@ from django.utils.translation import get_language
 
 from newsroom import audit
 from newsroom.models import AuditEvent
+from newsroom.sites import ReadOnlyMixin
 
 from . import crypto, selectors, services, storage
 from .keys import KeyUnavailable
 from .models import Attachment, Label, Tip, TipChange
 
 UNAVAILABLE = "(locked: sign in again with your password to read this)"
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
@@ -256,19 +246,13 @@ class QuickFormSet(BaseModelFormSet):
             field.widget = QuickHidden()
 
 
-class TipChangeInline(admin.TabularInline):
+class TipChangeInline(ReadOnlyMixin, admin.TabularInline):
     model = TipChange
     extra = 0
     can_delete = False
     fields = ["at", "actor", "field", "old", "new"]
     readonly_fields = fields
     verbose_name_plural = "history"
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return request.user.has_perm("submissions.view_tip")

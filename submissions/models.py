@@ -174,37 +174,41 @@ class Attachment(models.Model):
         return "clean" if self.state == self.State.CLEAN else "raw"
 
 
-class Comment(models.Model):
-    """An editors' note on a tip, for other editors only: sealed to the newsroom key like
-    everything about a tip (bound to this row), never shown to the source."""
+class SealedMessage(models.Model):
+    """A message about a tip, sealed (age) and bound to its row; `author` is the editor."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="comments")
     author = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
     sealed = models.BinaryField(editable=False)
 
     class Meta:
+        abstract = True
         ordering = ["created_at"]
+
+
+class Comment(SealedMessage):
+    """An editors' note on a tip, for other editors only: sealed to the newsroom key like
+    everything about a tip, never shown to the source."""
+
+    tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="comments")
+
+    class Meta(SealedMessage.Meta):
         indexes = [models.Index(fields=["tip", "created_at"], name="comment_tip_created")]
 
     def __str__(self) -> str:
         return f"comment by {self.author}"
 
 
-class Reply(models.Model):
+class Reply(SealedMessage):
     """A message from the newsroom to the source: sealed to the source's key (derived from
-    their receipt code) and to the newsroom key, bound to this row."""
+    their receipt code) and to the newsroom key. The source sees "the newsroom", never
+    `author`."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="replies")
-    author = models.CharField(max_length=150)  # for editors; the source sees "the newsroom"
-    created_at = models.DateTimeField(auto_now_add=True)
-    sealed = models.BinaryField(editable=False)
-    read_at = models.DateTimeField(null=True, blank=True)  # by the source (issue 6)
+    read_at = models.DateTimeField(null=True, blank=True)  # by the source
 
-    class Meta:
-        ordering = ["created_at"]
+    class Meta(SealedMessage.Meta):
         indexes = [models.Index(fields=["tip", "created_at"], name="reply_tip_created")]
         verbose_name_plural = "replies"
 

@@ -49,18 +49,14 @@ def normalize(code: str) -> str:
     return " ".join(text.split())
 
 
+def _stretch(code: str, salt: bytes) -> bytes:
+    """scrypt of the normalised code: 32 MiB and about 0.1 s per guess."""
+    return hashlib.scrypt(normalize(code).encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
+                          p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32)  # fmt: skip
+
+
 def digest(code: str) -> str:
-    key = settings.RECEIPT_SALT.encode()
-    derived = hashlib.scrypt(
-        normalize(code).encode(),
-        salt=key,
-        n=SCRYPT_N,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        maxmem=64 * 1024 * 1024,
-        dklen=32,
-    )
-    return derived.hex()
+    return _stretch(code, settings.RECEIPT_SALT.encode()).hex()
 
 
 def source_identity(code: str, tip_id: object) -> crypto.Identity:
@@ -72,15 +68,7 @@ def source_identity(code: str, tip_id: object) -> crypto.Identity:
     halves (as for the digest above)."""
     salt = hmac.new(settings.RECEIPT_SALT.encode(), b"tipline/v1/source-key/" +
                     str(tip_id).encode(), hashlib.sha256).digest()  # fmt: skip
-    seed = hashlib.scrypt(
-        normalize(code).encode(),
-        salt=salt,
-        n=SCRYPT_N,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        maxmem=64 * 1024 * 1024,
-        dklen=32,
-    )
+    seed = _stretch(code, salt)
     return crypto.Identity(seed)
 
 

@@ -9,6 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from newsroom import custody
 from newsroom.models import NewsroomKey
+from newsroom.roles import grant
 from submissions import crypto
 
 PASSWORD = "a-long-password-123"
@@ -24,10 +25,9 @@ def make_staff(username: str, identity: crypto.Identity | None, *, role: str | N
 
             from django.apps import apps
 
-            importlib.import_module("newsroom.migrations.0002_roles").create_roles(apps, None)
-            importlib.import_module("newsroom.migrations.0003_triage_permissions").add_permissions(
-                apps, None
-            )
+            for module, roles in (("0002_roles", "ROLES"), ("0003_triage_permissions", "ADDED")):
+                defined = importlib.import_module(f"newsroom.migrations.{module}")
+                grant(apps, getattr(defined, roles))
         user.groups.add(Group.objects.get(name=role))
     custody.set_personal_key(user, PASSWORD)
     if identity is not None:

@@ -637,6 +637,20 @@ def _multi_member_bomb(size: int = 1024 * 1024 * 1024) -> bytes:
     return member * (size // (16 * 1024 * 1024))
 
 
+def _refusal(data: bytes) -> tuple[scrub.Rejected, float, int]:
+    """Scrub `data`, which must be refused: the refusal, the seconds it took and the peak of
+    memory traced meanwhile."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(scrub.Rejected) as info:
+            run(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return info.value, time.monotonic() - started, peak
+
+
 # -------------------------------------------------------------------------- archive tests
 
 
@@ -650,16 +664,9 @@ def test_gzip_bomb_refused_in_seconds_and_small_memory(nesting):
         "gzip in tar": _tar([("a.txt", b"hello"), ("b.txt.gz", bomb)]),
         "gzip in tar in gzip": _gz(_tar([("a.txt", b"hello"), ("b.txt.gz", bomb)])),
     }[nesting]
-    tracemalloc.start()
-    started = time.monotonic()
-    try:
-        with pytest.raises(scrub.Rejected) as info:
-            run(data)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert info.value.code == "too_large"
-    assert time.monotonic() - started < 5
+    refused, seconds, peak = _refusal(data)
+    assert refused.code == "too_large"
+    assert seconds < 5
     assert peak < 128 * 1024 * 1024, peak
 
 
@@ -806,16 +813,9 @@ def test_pdf_page_content_bomb_refused_quickly_in_bounded_memory():
     document.pages[0].Contents = pikepdf.Stream(document, bomb, Filter=Name.FlateDecode)
     data = _save(document)
     assert len(data) < 1024 * 1024
-    tracemalloc.start()
-    started = time.monotonic()
-    try:
-        with pytest.raises(scrub.Rejected) as info:
-            run(data)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert info.value.code == "too_large"
-    assert time.monotonic() - started < 10
+    refused, seconds, peak = _refusal(data)
+    assert refused.code == "too_large"
+    assert seconds < 10
     assert peak < 400 * 1024 * 1024  # the cap (128 MiB) and the file, not the bomb
 
 
@@ -891,12 +891,6 @@ def test_oversized_long_name_or_pax_header_refused_before_it_is_read(kind, packi
     data = header.tobuf(format=tarfile.GNU_FORMAT) + bytes(declared) + bytes(1024)
     if packing == "tar.gz":
         data = _gz(data)
-    tracemalloc.start()
-    try:
-        with pytest.raises(scrub.Rejected) as info:
-            run(data)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert info.value.code == "malformed" and "oversized header" in info.value.detail
+    refused, _, peak = _refusal(data)
+    assert refused.code == "malformed" and "oversized header" in refused.detail
     assert peak < 16 * 1024 * 1024, peak

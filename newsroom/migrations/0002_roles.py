@@ -5,9 +5,10 @@ decrypts nothing.
 """
 
 from django.apps.registry import Apps
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+from newsroom import roles
 
 ROLES = {
     "Editors": [("submissions", "view_tip"), ("submissions", "view_attachment")],
@@ -25,18 +26,7 @@ ROLES = {
 
 
 def create_roles(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    for config in apps.get_app_configs():  # permissions are otherwise made after migrate
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
-    group_model = apps.get_model("auth", "Group")
-    permission_model = apps.get_model("auth", "Permission")
-    for name, permissions in ROLES.items():
-        group, _ = group_model.objects.get_or_create(name=name)
-        for app_label, codename in permissions:
-            group.permissions.add(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    roles.grant(apps, ROLES)
 
 
 class Migration(migrations.Migration):

@@ -2,9 +2,10 @@
 administrators also purge tips."""
 
 from django.apps.registry import Apps
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+from newsroom import roles
 
 ADDED = {
     "Editors": [("submissions", "change_tip"), ("submissions", "view_label"),
@@ -17,18 +18,7 @@ ADDED = {
 
 
 def add_permissions(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    for config in apps.get_app_configs():
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
-    group_model = apps.get_model("auth", "Group")
-    permission_model = apps.get_model("auth", "Permission")
-    for name, permissions in ADDED.items():
-        group, _ = group_model.objects.get_or_create(name=name)
-        for app_label, codename in permissions:
-            group.permissions.add(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    roles.grant(apps, ADDED)
 
 
 class Migration(migrations.Migration):
