@@ -21,7 +21,7 @@ from django.db import transaction
 
 from submissions import crypto, storage
 from submissions.crypto.rewrap import addressed_to, rewrap_header
-from submissions.models import Attachment, Comment, Reply, Tip
+from submissions.models import Attachment, Comment, Reply, SourceMessage, Tip
 
 from . import audit, custody
 from .models import Envelope, NewsroomKey
@@ -44,11 +44,12 @@ class Progress:
 # Every column sealed to the newsroom key, with the purpose it is bound to.
 SEALED_COLUMNS = [
     (Tip, "sealed_content", "tip", "content"),
+    (SourceMessage, "sealed_content", "message", "content"),
     (Attachment, "sealed_meta", "attachment", "meta"),
-    (Attachment, "sealed_report", "attachment", "report"),
+    (Attachment, "sealed_report", "attachment", "report"),  # the source's stanza is kept
     (Attachment, "sealed_preview", "attachment", "preview"),
     (Comment, "sealed", "comment", "body"),
-    (Reply, "sealed", "reply", "body"),  # the source's own stanza is kept as it is
+    (Reply, "sealed", "reply", "body"),  # the source's stanza is kept, as for reports
 ]
 
 

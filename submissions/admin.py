@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 from newsroom import audit
@@ -34,7 +34,7 @@ from newsroom.sites import ReadOnlyMixin
 
 from . import crypto, selectors, services, storage
 from .keys import KeyUnavailable
-from .models import Attachment, Label, Tip, TipChange
+from .models import Attachment, Label, SourceMessage, Tip, TipChange
 
 UNAVAILABLE = "(locked: sign in again with your password to read this)"
 
@@ -43,13 +43,22 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
     model = Attachment
     extra = 0
     can_delete = False
-    fields = ["position", "preview", "state", "reason", "kind", "size", "original_name", "removed",
-              "download"]  # fmt: skip
+    fields = ["position", "sent_with", "preview", "state", "reason", "kind", "size",
+              "original_name", "removed", "download"]  # fmt: skip
     readonly_fields = fields
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # Attachments are part of the tip: whoever may view the tip sees its files.
         return request.user.has_perm("submissions.view_tip")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Attachment]:
+        return super().get_queryset(request).select_related("message")
+
+    @admin.display(description="sent with")
+    def sent_with(self, obj: Attachment) -> str:
+        if obj.message is None:
+            return "the tip"
+        return f"message of {date_format(obj.message.created_at, 'DATETIME_FORMAT')}"
 
     @admin.display(description="original name")
     def original_name(self, obj: Attachment) -> str:
@@ -111,7 +120,8 @@ class QuickViewFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("mine", "My open tips"), ("unassigned", "Unassigned open tips"),
-                ("week", "New this week")]  # fmt: skip
+                ("week", "New this week"),
+                ("unread", "With unread messages from the source")]  # fmt: skip
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Tip]) -> QuerySet[Tip]:
         if self.value() == "mine":
@@ -120,7 +130,13 @@ class QuickViewFilter(admin.SimpleListFilter):
             return queryset.filter(assignee__isnull=True, status__in=Tip.OPEN)
         if self.value() == "week":
             return queryset.filter(created_at__gte=timezone.now() - timedelta(days=7))
+        if self.value() == "unread":
+            return queryset.filter(pk__in=_unread().values("tip_id"))
         return queryset
+
+
+def _unread() -> QuerySet[SourceMessage]:
+    return SourceMessage.objects.filter(read_at__isnull=True).order_by()
 
 
 class FilesFilter(admin.SimpleListFilter):
@@ -178,8 +194,12 @@ class TipChangeList(ChangeList):
                 found["problems"] += n
             elif category:
                 found[category] += n
+        unread = dict(
+            _unread().filter(tip__in=list(counts)).values_list("tip").annotate(n=Count("pk"))
+        )
         for tip in tips:
             tip.file_counts = counts[tip.pk]  # type: ignore[attr-defined]
+            tip.unread_messages = unread.get(tip.pk, 0)  # type: ignore[attr-defined]
 
 
 def _files(tip: Tip) -> Counter[str]:
@@ -291,7 +311,8 @@ class TipForm(ModelForm):
 @admin.register(Tip)
 class TipAdmin(admin.ModelAdmin):
     list_display = ["tip", "created_at", "status", "priority", "assignee", "label_list",
-                    "photos", "videos", "audio", "documents", "link_total", "files"]  # fmt: skip
+                    "photos", "videos", "audio", "documents", "link_total", "files",
+                    "new_messages"]  # fmt: skip
     list_display_links = ["tip"]
     list_editable = ["status", "priority"]
     list_filter = [QuickViewFilter, "status", "priority", "assignee", LabelFilter, FilesFilter,
@@ -306,14 +327,15 @@ class TipAdmin(admin.ModelAdmin):
     show_full_result_count = False
     fieldsets = [
         (None, {"fields": ["short_id", "created_at", "note", "links"]}),
+        ("Messages from the source", {"fields": ["source_messages"]}),
         ("Triage", {"fields": ["status", "priority", "assignee", "labels", "title", "summary"]}),
         ("Replies to the source", {"fields": ["reply_list", "new_reply"]}),
         ("Comments", {"fields": ["comment_list", "new_comment"]}),
         ("Who looked at it", {"fields": ["seen_by"], "classes": ["collapse"]}),
     ]
     form = TipForm
-    readonly_fields = ["short_id", "created_at", "note", "links", "reply_list", "comment_list",
-                       "seen_by"]  # fmt: skip
+    readonly_fields = ["short_id", "created_at", "note", "links", "source_messages",
+                       "reply_list", "comment_list", "seen_by"]  # fmt: skip
     inlines = [AttachmentInline, TipChangeInline]
 
     class Media:
@@ -355,7 +377,14 @@ class TipAdmin(admin.ModelAdmin):
                     extra_context: dict[str, object] | None = None) -> HttpResponse:  # fmt: skip
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200:
+            if hasattr(response, "render"):
+                response.render()  # shown as unread on this page; read from now on
             audit.record("tip_viewed", actor=request.user, target=f"tip:{object_id}")
+            tip = Tip.objects.filter(pk=object_id).first()
+            if tip is not None and services.source_messages_read(
+                tip=tip, reader=request.user.get_username()
+            ):
+                audit.record("source_messages_read", actor=request.user, target=f"tip:{tip.pk}")
         return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tip]:
@@ -424,6 +453,28 @@ class TipAdmin(admin.ModelAdmin):
         clean = total - pending - problems
         return ", ".join([f"{clean} clean", *parts]) if parts else f"{clean} clean"
 
+    @admin.display(description="from the source")
+    def new_messages(self, obj: Tip) -> str:
+        unread = getattr(obj, "unread_messages", 0)
+        return f"{unread} unread" if unread else "—"
+
+    @admin.display(description="sent after the tip (newest last; not clickable)")
+    def source_messages(self, obj: Tip) -> SafeString | str:
+        try:
+            sent = selectors.tip_source_messages(obj)
+        except (KeyUnavailable, crypto.DecryptionError):
+            return UNAVAILABLE
+        if not sent:
+            return "—"
+        return format_html_join("", "<div class=\"source-message\"><p><strong>{}</strong>{}{}</p>"
+                                '<pre style="white-space: pre-wrap">{}</pre>{}</div>', (
+            (date_format(m.created_at, "DATETIME_FORMAT"),
+             mark_safe(" <mark>unread</mark>") if m.unread else "",
+             f" — files {', '.join(map(str, m.positions))} (below)" if m.positions else "",
+             m.content.note or "—", _inert_links(m.content.links))
+            for m in sent
+        ))  # fmt: skip
+
     @admin.display(description="note")
     def note(self, obj: Tip) -> SafeString | str:
         try:
@@ -438,16 +489,7 @@ class TipAdmin(admin.ModelAdmin):
             content = selectors.tip_content(obj)
         except (KeyUnavailable, crypto.DecryptionError):
             return UNAVAILABLE
-        if not content.links:
-            return "—"
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "", '<li><code>{}</code> <button type="button" data-copy="{}">copy</button><br>'
-                "<small>domain: <code>{}</code></small></li>",
-                ((link, link, ascii_domain(link)) for link in content.links),
-            ),
-        )  # fmt: skip
+        return _inert_links(content.links) if content.links else "—"
 
     @admin.display(description="comments")
     def comment_list(self, obj: Tip) -> SafeString | str:
@@ -557,8 +599,34 @@ def _messages(read: Any, tip: Tip) -> SafeString | str:
     if not messages_:
         return "—"
     return format_html_join(
-        "", '<p><strong>{}</strong>, {}</p><pre style="white-space: pre-wrap">{}</pre>',
-        ((m.author, date_format(m.created_at, "DATETIME_FORMAT"), m.body) for m in messages_),
+        "", '<p><strong>{}</strong>, {}{}</p><pre style="white-space: pre-wrap">{}</pre>',
+        ((m.author, date_format(m.created_at, "DATETIME_FORMAT"), _reply_state(m), m.body)
+         for m in messages_),
+    )  # fmt: skip
+
+
+def _reply_state(message: selectors.CommentView) -> str:
+    if not message.reply:
+        return ""
+    if message.source_deleted_at is not None:
+        when = date_format(message.source_deleted_at, "DATETIME_FORMAT")
+        return f" — read and deleted by the source ({when})"
+    if message.read_at is not None:
+        return f" — read by the source ({date_format(message.read_at, 'DATETIME_FORMAT')})"
+    return " — not read by the source yet"
+
+
+def _inert_links(links: list[str]) -> SafeString | str:
+    """Links as text with a copy button and their real domain: never a live link."""
+    if not links:
+        return ""
+    return format_html(
+        "<ul>{}</ul>",
+        format_html_join(
+            "", '<li><code>{}</code> <button type="button" data-copy="{}">copy</button><br>'
+            "<small>domain: <code>{}</code></small></li>",
+            ((link, link, ascii_domain(link)) for link in links),
+        ),
     )  # fmt: skip
 
 

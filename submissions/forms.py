@@ -153,3 +153,87 @@ class TipForm(forms.Form):
                 _("The form is empty. Write a note, add a link or choose at least one file.")
             )
         return data
+
+
+# ------------------------------------------------------------- a source coming back
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(label=gettext_lazy("Your receipt code"), required=False, strip=True,
+                           widget=forms.TextInput(attrs={
+                               "autocomplete": "off", "autocapitalize": "none",
+                               "spellcheck": "false", "autocorrect": "off",
+                           }))  # fmt: skip
+
+
+def wrong_code_message() -> str:
+    return _(
+        "This code does not open a tip. Check each word and the order of the words, then try "
+        "again. Codes are not case-sensitive and cannot be recovered if lost."
+    )
+
+
+def busy_message(seconds: int) -> str:
+    minutes = max(1, (seconds + 59) // 60)
+    return _(
+        "Too many people are checking codes right now. Wait %(minutes)s minute(s) and try again."
+    ) % {"minutes": minutes}
+
+
+def too_often_message(seconds: int, *, what: str) -> str:
+    minutes = max(1, (seconds + 59) // 60)
+    if what == "sign-in":
+        text = _("This code was used to sign in many times in the last hour.")
+    else:
+        text = _("Many messages were sent for this tip in the last hour.")
+    return text + " " + _("Wait %(minutes)s minute(s) and try again.") % {"minutes": minutes}
+
+
+def session_ended_message() -> str:
+    return _(
+        "You were signed out (after a while without activity, or from another page). "
+        "Enter your code again to continue."
+    )
+
+
+def status_text(status: str) -> tuple[str, str]:
+    """A tip's neutral status (sources.NEUTRAL_STATUS) and what it means."""
+    texts = {
+        "received": (_("Received"), _("It has arrived; the newsroom has not reviewed it yet.")),
+        "in_review": (_("Being reviewed"), _("Someone in the newsroom is working on it.")),
+        "closed": (_("Closed"), _("The newsroom has finished with it. You can still write.")),
+    }
+    return texts[status]
+
+
+def file_text(file: Any) -> str:
+    """One of the source's files (sources.FileView), as the source is told about it."""
+    names = {"image": _("photo"), "video": _("video"), "audio": _("audio"),
+             "document": _("document"), "archive": _("archive")}  # fmt: skip
+    label = _("File %(number)s (%(kind)s)") % {
+        "number": file.position, "kind": names.get(file.category, _("file")),
+    }  # fmt: skip
+    if file.state == "cleaning":
+        return _("%(file)s: being cleaned of identifying data.") % {"file": label}
+    if file.state == "refused":
+        reasons = {
+            "encrypted": _("it is protected with a password. Send it without the protection."),
+            "too_large": _("it is too large to clean. Send a smaller or shorter version."),
+            "too_many_pixels": _("it is too large to clean. Send a smaller version."),
+        }
+        reason = reasons.get(file.refusal, _(
+            "we could not clean it with certainty. Send it in another format, or a screenshot."
+        ))  # fmt: skip
+        return _("%(file)s was not kept: %(reason)s") % {"file": label, "reason": reason}
+    kinds = {
+        "location": _("location (GPS)"),
+        "device": _("camera or device details"),
+        "people": _("names of people or accounts"),
+        "dates": _("dates and times"),
+        "hidden": _("hidden text, comments or thumbnails"),
+        "other": _("other hidden data"),
+    }
+    if not file.removed:
+        return _("%(file)s: cleaned; it carried no identifying data we know of.") % {"file": label}
+    removed = ", ".join(str(kinds[kind]) for kind in file.removed)
+    return _("%(file)s: cleaned. Removed: %(removed)s.") % {"file": label, "removed": removed}

@@ -3,7 +3,8 @@
 Runs first: it deletes the client address, forwarding headers and user agent from the request,
 so no view, log line, error report or third-party app can record them. On public pages it also
 drops the Referer, forbids every cookie and sets a strict Content-Security-Policy (no script, no
-third-party anything).
+third-party anything). The one exception: a source who signed in with their receipt code keeps
+one cookie, a random token, on the pages under /<language>/check/ only (submissions/sources.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.cookie import parse_cookie
+
+from .sources import COOKIE as SOURCE_COOKIE
 
 # Allowlist, not blocklist: of the client's headers only these reach Django. Proxies invent new
 # client-address headers all the time (X-Cluster-Client-IP, Fastly-Client-IP...); none of them
@@ -42,6 +46,13 @@ STAFF_CSP = (
 )
 
 
+def is_source_session_request(path: str) -> bool:
+    """The pages of a source signed in with their code: /es/check/..., /en/check/..."""
+    parts = path.split("/", 3)
+    return (len(parts) > 3 and parts[2] == "check"
+            and parts[1] in {code for code, _ in settings.LANGUAGES})  # fmt: skip
+
+
 def is_staff_request(path: str) -> bool:
     """A public process has no staff pages at all: everything it serves is public."""
     return settings.ROLE != "public" and path.startswith(settings.STAFF_URL_PREFIX)
@@ -53,14 +64,19 @@ class PrivacyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         public = not is_staff_request(request.path_info)
+        source_session = public and is_source_session_request(request.path_info)
         allowed = ALLOWED_HEADERS if public else ALLOWED_HEADERS | STAFF_HEADERS
         meta = request.META
+        kept: dict[str, str] = {}
+        if source_session:
+            token = parse_cookie(meta.get("HTTP_COOKIE", "")).get(SOURCE_COOKIE)
+            kept = {SOURCE_COOKIE: token} if token else {}
         for key in [k for k in meta if k.startswith("HTTP_") and k not in allowed]:
             del meta[key]
         for key in CLIENT_ADDRESS:
             meta.pop(key, None)
         if public:
-            request.COOKIES = {}
+            request.COOKIES = kept
         response = self.get_response(request)
         if not public:
             response.headers.setdefault("Content-Security-Policy", STAFF_CSP)
@@ -68,7 +84,10 @@ class PrivacyMiddleware:
             # Django's CSRF check rightly refuses: staff pages name their origin to themselves.
             response.headers["Referrer-Policy"] = "same-origin"
         if public:
+            morsel = response.cookies.get(SOURCE_COOKIE) if source_session else None
             response.cookies.clear()
+            if morsel is not None:
+                response.cookies[SOURCE_COOKIE] = morsel
             response.headers.setdefault("Content-Security-Policy", PUBLIC_CSP)
             response.headers["Referrer-Policy"] = "no-referrer"
             response.headers.setdefault("Cache-Control", "no-store")

@@ -107,6 +107,32 @@ class TipChange(models.Model):
         return f"{self.field}: {self.old} → {self.new}"
 
 
+class SourceMessage(models.Model):
+    """What a source sent after the tip, signed in with its receipt code: a note and links
+    (sealed to the newsroom key only: the source's code cannot show them again) and files
+    (attachments, through the same cleaning). Unread until an editor opens the tip."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="source_messages")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # age ciphertext of {"note": str, "links": [str]} to the newsroom key, bound to this row.
+    sealed_content = models.BinaryField(editable=False)
+    link_count = models.PositiveSmallIntegerField(default=0, editable=False)
+    read_at = models.DateTimeField(null=True, blank=True)  # by an editor
+    read_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["tip", "created_at"], name="message_tip_created"),
+            # The queue's "unread" counts and filter: the unread rows, straight from it.
+            models.Index(fields=["read_at", "tip"], name="message_read_tip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {str(self.id)[:8]}"
+
+
 class Attachment(models.Model):
     class State(models.TextChoices):
         RECEIVED = "received", _("received")
@@ -119,6 +145,9 @@ class Attachment(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="attachments")
+    # The source's later message it came with; empty for the tip's own files.
+    message = models.ForeignKey("SourceMessage", null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="attachments")  # fmt: skip
     position = models.PositiveSmallIntegerField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
     # Why it was rejected or failed, for editors; never content or a filename.
@@ -207,6 +236,8 @@ class Reply(SealedMessage):
 
     tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="replies")
     read_at = models.DateTimeField(null=True, blank=True)  # by the source
+    # The source deleted it after reading: its stanza is gone, only the newsroom can open it.
+    source_deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(SealedMessage.Meta):
         indexes = [models.Index(fields=["tip", "created_at"], name="reply_tip_created")]
@@ -214,3 +245,33 @@ class Reply(SealedMessage):
 
     def __str__(self) -> str:
         return f"reply by {self.author}"
+
+
+class SourceSession(models.Model):
+    """A source signed in with their receipt code, for a short while (sources.py).
+
+    The cookie holds a random token and nothing else; this row is found by the token's
+    SHA-256 and holds the source's key sealed under the token. So the row alone (a database
+    copy) neither opens the replies nor lets anyone take the session over; the code itself
+    is in neither."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # SHA-256 of the cookie's token
+    tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="+")
+    sealed_identity = models.BinaryField()
+    created_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return "source session"
+
+
+class SourceThrottle(models.Model):
+    """Attempts counted in fixed windows, never per address (behind Tor all are one):
+    receipt-code checks for everyone, sign-ins and messages per tip."""
+
+    key = models.CharField(max_length=80, primary_key=True)
+    window_start = models.DateTimeField(db_index=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.key

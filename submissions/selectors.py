@@ -65,14 +65,16 @@ def tip_get(*, user: User, tip_id: object) -> Tip:
         raise Http404 from None
 
 
-def tip_content(tip: Tip) -> TipContent:
-    value = _open_json(tip.sealed_content, crypto.binding("tip", tip.pk, "content"))
-    note = value.get("note")
-    links = value.get("links")
+def _content(value: dict[str, object]) -> TipContent:
+    note, links = value.get("note"), value.get("links")
     return TipContent(
         note=note if isinstance(note, str) else "",
         links=[str(link) for link in links] if isinstance(links, list) else [],
     )
+
+
+def tip_content(tip: Tip) -> TipContent:
+    return _content(_open_json(tip.sealed_content, crypto.binding("tip", tip.pk, "content")))
 
 
 def attachment_meta(attachment: Attachment) -> AttachmentMeta:
@@ -166,6 +168,9 @@ class CommentView:
     author: str
     created_at: object
     body: str
+    reply: bool = False  # to the source (else a comment between editors)
+    read_at: object = None  # replies: when the source read it
+    source_deleted_at: object = None  # replies: when the source deleted it
 
 
 def tip_comments(tip: Tip) -> list[CommentView]:
@@ -183,6 +188,28 @@ def _messages(rows: object, kind: str) -> list[CommentView]:
     return [
         CommentView(row.author, row.created_at, crypto.open_bytes(
             bytes(row.sealed), identities=identities, aad=crypto.binding(kind, row.pk, "body"),
-        ).decode())
+        ).decode(), kind == "reply", getattr(row, "read_at", None),
+        getattr(row, "source_deleted_at", None))
         for row in rows  # type: ignore[attr-defined]
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SourceMessageView:
+    created_at: object
+    unread: bool
+    content: TipContent
+    positions: list[int]  # of the files that came with it
+
+
+def tip_source_messages(tip: Tip) -> list[SourceMessageView]:
+    """What the source sent after the tip, decrypted with the newsroom key, oldest first."""
+    views = []
+    for message in tip.source_messages.order_by("created_at"):
+        aad = crypto.binding("message", message.pk, "content")
+        content = _content(_open_json(message.sealed_content, aad))
+        positions = list(message.attachments.order_by("position")
+                         .values_list("position", flat=True))  # fmt: skip
+        views.append(SourceMessageView(message.created_at, message.read_at is None, content,
+                                       positions))  # fmt: skip
+    return views

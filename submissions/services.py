@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from . import crypto, keys, previews, receipts, scrub, storage
-from .models import Attachment, Comment, Reply, Tip
+from .crypto.rewrap import rewrap_header
+from .models import Attachment, Comment, Reply, SourceMessage, Tip
 from .scrub.verify import Tee
 from .uploads import EncryptedUpload
 
@@ -26,12 +29,15 @@ MAX_ATTEMPTS = 5
 STALE_AFTER = timedelta(minutes=5)
 # A blob is only an orphan once no upload or scrub in flight could still commit a row for it.
 ORPHAN_HOURS = 2
+T = TypeVar("T")
 
 
-def seal_json(value: object, *, aad: str, recipient: crypto.Recipient | None = None) -> bytes:
+def seal_json(value: object, *, aad: str, recipient: crypto.Recipient | None = None,
+              also: list[crypto.Recipient] | None = None) -> bytes:  # fmt: skip
+    """`value` as JSON, sealed to the newsroom key (or `recipient`) and to `also`."""
     return crypto.seal_bytes(
         json.dumps(value, ensure_ascii=False).encode(),
-        recipients=[recipient or keys.newsroom_recipient()],
+        recipients=[recipient or keys.newsroom_recipient(), *(also or [])],
         aad=aad,
     )
 
@@ -57,6 +63,45 @@ def _enqueue_after_commit(attachment_ids: list[uuid.UUID]) -> None:
             )
 
 
+def _new_attachments(tip_id: uuid.UUID, uploads: list[EncryptedUpload], stored: list[str], *,
+                     recipient: crypto.Recipient, first: int,
+                     message_id: uuid.UUID | None = None) -> list[Attachment]:  # fmt: skip
+    """Rows for spooled uploads now in storage, numbered from `first`, names sealed."""
+    return [
+        Attachment(
+            id=upload.attachment_id, tip_id=tip_id, message_id=message_id, position=position,
+            size=upload.size, blob_name=name,
+            sealed_meta=seal_json(
+                {"filename": upload.name, "content_type": upload.content_type},
+                recipient=recipient,
+                aad=crypto.binding("attachment", upload.attachment_id, "meta"),
+            ),
+        )
+        for position, (upload, name) in enumerate(zip(uploads, stored, strict=True), first)
+    ]  # fmt: skip
+
+
+def _store_then(uploads: list[EncryptedUpload], write: Callable[[list[str]], T]) -> T:
+    """Move the uploads' ciphertext into storage (the slow part, before any transaction),
+    then run `write(names)`, which commits the rows. If it does not commit, the blobs go."""
+    stored: list[str] = []
+    committed = False
+    try:
+        for upload in uploads:
+            stored.append(storage.save_spool(upload.spool))
+        result = write(stored)
+        committed = True
+        return result
+    except BaseException:
+        if not committed:  # once committed, the blobs belong to the tip: never delete them
+            for name in stored:
+                storage.delete(name)
+        raise
+    finally:
+        for upload in uploads:
+            upload.close()
+
+
 def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpload]) -> str:
     """Store a tip with its sealed note, links and encrypted files. Returns the receipt code.
 
@@ -66,45 +111,53 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
     receipt_hash = receipts.digest(code)
     tip_id = uuid.uuid4()
     source = str(receipts.source_identity(code, tip_id).recipient)
-    stored: list[str] = []
-    committed = False
-    try:
-        for upload in uploads:  # the slow part (ciphertext only), before the transaction
-            stored.append(storage.save_spool(upload.spool))
+
+    def write(stored: list[str]) -> None:
         with transaction.atomic():
             # Sealed with the key's row locked until commit: a rotation cannot retire the
             # key between this seal and this commit.
             recipient = keys.newsroom_recipient(lock=True)
             content = seal_json({"note": note, "links": links}, recipient=recipient,
                                 aad=crypto.binding("tip", tip_id, "content"))  # fmt: skip
-            attachments = [
-                Attachment(
-                    id=upload.attachment_id, tip_id=tip_id, position=position,
-                    size=upload.size, blob_name=name,
-                    sealed_meta=seal_json(
-                        {"filename": upload.name, "content_type": upload.content_type},
-                        recipient=recipient,
-                        aad=crypto.binding("attachment", upload.attachment_id, "meta"),
-                    ),
-                )
-                for position, (upload, name) in enumerate(zip(uploads, stored, strict=True), 1)
-            ]  # fmt: skip
             Tip.objects.create(id=tip_id, receipt_hash=receipt_hash, sealed_content=content,
                                link_count=len(links), source_recipient=source)  # fmt: skip
+            attachments = _new_attachments(tip_id, uploads, stored, recipient=recipient, first=1)
             Attachment.objects.bulk_create(attachments)
             ids = [attachment.pk for attachment in attachments]
             transaction.on_commit(partial(_enqueue_after_commit, ids))
-        committed = True
-    except BaseException:
-        if not committed:  # once committed, the blobs belong to the tip: never delete them
-            for name in stored:
-                storage.delete(name)
-        raise
-    finally:
-        for upload in uploads:
-            upload.close()
+
+    _store_then(uploads, write)
     logger.info("tip.created attachments=%d", len(uploads))
     return code
+
+
+def source_message_add(*, tip_id: uuid.UUID, note: str, links: list[str],
+                       uploads: list[EncryptedUpload]) -> SourceMessage:  # fmt: skip
+    """What a signed-in source adds to their tip: as a submission, sealed to the newsroom key
+    (not to the source's: their code must not show it again), files through the same
+    cleaning, numbered after the tip's others."""
+    message_id = uuid.uuid4()
+
+    def write(stored: list[str]) -> SourceMessage:
+        with transaction.atomic():
+            # The tip's row locked: two messages at once number their files one after another.
+            tip = Tip.objects.select_for_update().only("pk").get(pk=tip_id)
+            recipient = keys.newsroom_recipient(lock=True)
+            last = tip.attachments.aggregate(last=Max("position"))["last"] or 0
+            content = seal_json({"note": note, "links": links}, recipient=recipient,
+                                aad=crypto.binding("message", message_id, "content"))  # fmt: skip
+            message = SourceMessage.objects.create(id=message_id, tip=tip, sealed_content=content,
+                                                   link_count=len(links))  # fmt: skip
+            attachments = _new_attachments(tip.pk, uploads, stored, recipient=recipient,
+                                           first=last + 1, message_id=message_id)  # fmt: skip
+            Attachment.objects.bulk_create(attachments)
+            ids = [attachment.pk for attachment in attachments]
+            transaction.on_commit(partial(_enqueue_after_commit, ids))
+            return message
+
+    message = _store_then(uploads, write)
+    logger.info("message.created id=%s attachments=%d", message.pk, len(uploads))
+    return message
 
 
 def _claim(attachment_id: str) -> Attachment | None:
@@ -284,8 +337,10 @@ def attachment_scrub(*, attachment_id: str) -> None:
             category=scrub.category(report),
             size=size,
             blob_name=new_name,
+            # The source reads it too (what was removed, never values), with their code.
             sealed_report=seal_json(
-                report.as_dict(), aad=crypto.binding("attachment", attachment.pk, "report")
+                report.as_dict(), aad=crypto.binding("attachment", attachment.pk, "report"),
+                also=_source_recipients(attachment.tip_id),
             ),
             sealed_preview=None if preview is None else crypto.seal_bytes(
                 preview, recipients=[keys.newsroom_recipient()],
@@ -295,6 +350,11 @@ def attachment_scrub(*, attachment_id: str) -> None:
         old = attachment.blob_name if flipped else new_name
         transaction.on_commit(partial(storage.delete, old))
     logger.info("attachment.clean id=%s kind=%s flipped=%s", attachment.pk, report.kind, flipped)
+
+
+def _source_recipients(tip_id: uuid.UUID) -> list[crypto.Recipient]:
+    value = Tip.objects.filter(pk=tip_id).values_list("source_recipient", flat=True).first()
+    return [crypto.Recipient.parse(value)] if value else []
 
 
 def attachments_retry_failed(*, ids: list[str] | None = None) -> int:
@@ -372,3 +432,22 @@ def reply_add(*, tip: Tip, author: str, body: str) -> Reply:
         sealed = crypto.seal_bytes(body.encode(), recipients=recipients,
                                    aad=crypto.binding("reply", reply_id, "body"))  # fmt: skip
         return Reply.objects.create(id=reply_id, tip=tip, author=author, sealed=sealed)
+
+
+def reply_forget(*, reply: Reply, identity: crypto.Identity) -> None:
+    """The source deletes a reply they read: its header is re-addressed without the source's
+    stanza (crypto.rewrap), so their code no longer opens it; editors still can."""
+    aad = crypto.binding("reply", reply.pk, "body")
+    stream = io.BytesIO(bytes(reply.sealed))
+    header = rewrap_header(stream, identities=[identity], recipients=[], aad=aad)
+    Reply.objects.filter(pk=reply.pk, sealed=reply.sealed).update(
+        sealed=header + stream.read(), source_deleted_at=timezone.now()
+    )
+    logger.info("reply.deleted_by_source id=%s", reply.pk)
+
+
+def source_messages_read(*, tip: Tip, reader: str) -> int:
+    """Mark what the source sent after the tip as read (an editor opened the tip)."""
+    return SourceMessage.objects.filter(tip=tip, read_at__isnull=True).update(
+        read_at=timezone.now(), read_by=reader
+    )

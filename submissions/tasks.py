@@ -32,6 +32,13 @@ def reconcile_blobs() -> int:
     return len(services.blobs_reconcile(min_age=timedelta(hours=services.ORPHAN_HOURS)))
 
 
+@shared_task(name="submissions.expire_source_sessions", ignore_result=True)
+def expire_source_sessions() -> int:
+    from . import sources
+
+    return sources.expire()
+
+
 @shared_task(name="newsroom.send_digest", ignore_result=True)
 def send_digest() -> int:
     from newsroom.notify import send_digest as send

@@ -176,6 +176,19 @@ KDF_MEMORY_KIB = env_int("TIPLINE_KDF_MEMORY_KIB", 64 * 1024, minimum=64 * 1024,
                          maximum=1024 * 1024)  # fmt: skip
 RECEIPT_SALT = env_secret("TIPLINE_RECEIPT_SALT")
 
+# --- Sources coming back with their receipt code (submissions/sources.py) ---------------------
+# A source's session ends after this long without a request (at most 30 minutes), and this
+# long after sign-in whatever happens.
+SOURCE_SESSION_IDLE_SECONDS = env_int("TIPLINE_SOURCE_SESSION_IDLE_SECONDS", 20 * 60,
+                                      minimum=60, maximum=30 * 60)  # fmt: skip
+SOURCE_SESSION_MAX_SECONDS = env_int("TIPLINE_SOURCE_SESSION_MAX_SECONDS", 2 * 3600, minimum=60)
+# Receipt-code checks per minute for everyone together (each costs about 0.2 s and 32 MiB):
+# guessing is hopeless anyway (90 bits); this keeps the check from being a way to load the
+# server. Per tip: sign-ins and messages per hour.
+CODE_CHECKS_PER_MINUTE = env_int("TIPLINE_CODE_CHECKS_PER_MINUTE", 60, minimum=1)
+SOURCE_SIGNINS_PER_HOUR = env_int("TIPLINE_SOURCE_SIGNINS_PER_HOUR", 20, minimum=1)
+SOURCE_MESSAGES_PER_HOUR = env_int("TIPLINE_SOURCE_MESSAGES_PER_HOUR", 20, minimum=1)
+
 # --- Limits shown on the form ---------------------------------------------------------------
 MAX_FILES = env_int("TIPLINE_MAX_FILES", 20, minimum=0)
 MAX_FILE_BYTES = env_bytes("TIPLINE_MAX_FILE_BYTES", 2 * 1024**3)
@@ -226,6 +239,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("TIPLINE_REQUEUE_EVERY", 300, minimum=10),
     },
     "reconcile-blobs": {"task": "submissions.reconcile_blobs", "schedule": 3600},
+    "expire-source-sessions": {"task": "submissions.expire_source_sessions", "schedule": 300},
 }
 
 # The editors' digest ("3 new tips", nothing else; newsroom/notify.py), every N seconds; 0: off.

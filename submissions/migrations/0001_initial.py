@@ -6,49 +6,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Tip',
+            name="Tip",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('receipt_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('sealed_content', models.BinaryField()),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("receipt_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                ("sealed_content", models.BinaryField()),
             ],
             options={
-                'verbose_name': 'tip',
-                'verbose_name_plural': 'tips',
-                'ordering': ['-created_at'],
+                "verbose_name": "tip",
+                "verbose_name_plural": "tips",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('position', models.PositiveSmallIntegerField()),
-                ('state', models.CharField(choices=[('received', 'received'), ('scrubbing', 'scrubbing'), ('clean', 'clean'), ('rejected', 'rejected'), ('failed', 'failed')], default='received', max_length=16)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('kind', models.CharField(blank=True, max_length=16)),
-                ('size', models.BigIntegerField(help_text='plaintext bytes of the current blob')),
-                ('blob_name', models.CharField(blank=True, max_length=100)),
-                ('sealed_meta', models.BinaryField()),
-                ('sealed_report', models.BinaryField(null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('lease_until', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tip', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='submissions.tip')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("received", "received"),
+                            ("scrubbing", "scrubbing"),
+                            ("clean", "clean"),
+                            ("rejected", "rejected"),
+                            ("failed", "failed"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("kind", models.CharField(blank=True, max_length=16)),
+                ("size", models.BigIntegerField(help_text="plaintext bytes of the current blob")),
+                ("blob_name", models.CharField(blank=True, max_length=100)),
+                ("sealed_meta", models.BinaryField()),
+                ("sealed_report", models.BinaryField(null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tip",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attachments",
+                        to="submissions.tip",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tip', 'position'],
-                'indexes': [models.Index(fields=['state', 'lease_until'], name='attachment_state_lease')],
-                'constraints': [models.UniqueConstraint(fields=('tip', 'position'), name='attachment_position_unique'), models.CheckConstraint(condition=models.Q(('state__in', ['received', 'scrubbing', 'clean', 'rejected', 'failed'])), name='attachment_state_valid'), models.CheckConstraint(condition=models.Q(models.Q(('state', 'clean'), _negated=True), models.Q(('blob_name', ''), _negated=True), _connector='OR'), name='attachment_clean_has_blob')],
+                "ordering": ["tip", "position"],
+                "indexes": [
+                    models.Index(fields=["state", "lease_until"], name="attachment_state_lease")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tip", "position"), name="attachment_position_unique"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("state__in", ["received", "scrubbing", "clean", "rejected", "failed"])
+                        ),
+                        name="attachment_state_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("state", "clean"), _negated=True),
+                            models.Q(("blob_name", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="attachment_clean_has_blob",
+                    ),
+                ],
             },
         ),
     ]

@@ -6,104 +6,160 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('submissions', '0001_initial'),
+        ("submissions", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Label',
+            name="Label",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='Written by editors and stored unencrypted, so that it can be searched: never put a name, a place or anything else that could point to the source here.', max_length=40, unique=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="Written by editors and stored unencrypted, so that it can be searched: never put a name, a place or anything else that could point to the source here.",
+                        max_length=40,
+                        unique=True,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='TipChange',
+            name="TipChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.CharField(max_length=150)),
-                ('field', models.CharField(max_length=40)),
-                ('old', models.CharField(blank=True, max_length=200)),
-                ('new', models.CharField(blank=True, max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                ("actor", models.CharField(max_length=150)),
+                ("field", models.CharField(max_length=40)),
+                ("old", models.CharField(blank=True, max_length=200)),
+                ("new", models.CharField(blank=True, max_length=200)),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='category',
+            model_name="attachment",
+            name="category",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name='tip',
-            name='assignee',
-            field=models.ForeignKey(blank=True, limit_choices_to={'is_active': True, 'is_staff': True}, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_tips', to=settings.AUTH_USER_MODEL),
+            model_name="tip",
+            name="assignee",
+            field=models.ForeignKey(
+                blank=True,
+                limit_choices_to={"is_active": True, "is_staff": True},
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="assigned_tips",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='tip',
-            name='link_count',
+            model_name="tip",
+            name="link_count",
             field=models.PositiveSmallIntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name='tip',
-            name='priority',
-            field=models.PositiveSmallIntegerField(choices=[(1, 'low'), (2, 'normal'), (3, 'high'), (4, 'urgent')], default=2),
+            model_name="tip",
+            name="priority",
+            field=models.PositiveSmallIntegerField(
+                choices=[(1, "low"), (2, "normal"), (3, "high"), (4, "urgent")], default=2
+            ),
         ),
         migrations.AddField(
-            model_name='tip',
-            name='status',
-            field=models.CharField(choices=[('new', 'new'), ('in_review', 'in review'), ('verifying', 'verifying'), ('published', 'published'), ('dismissed', 'dismissed'), ('spam', 'spam')], default='new', max_length=16),
+            model_name="tip",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("new", "new"),
+                    ("in_review", "in review"),
+                    ("verifying", "verifying"),
+                    ("published", "published"),
+                    ("dismissed", "dismissed"),
+                    ("spam", "spam"),
+                ],
+                default="new",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='tip',
-            name='summary',
-            field=models.TextField(blank=True, help_text='Written by editors and stored unencrypted, so that it can be searched: never put a name, a place or anything else that could point to the source here.', max_length=2000),
+            model_name="tip",
+            name="summary",
+            field=models.TextField(
+                blank=True,
+                help_text="Written by editors and stored unencrypted, so that it can be searched: never put a name, a place or anything else that could point to the source here.",
+                max_length=2000,
+            ),
         ),
         migrations.AddField(
-            model_name='tip',
-            name='title',
-            field=models.CharField(blank=True, help_text='Written by editors and stored unencrypted, so that it can be searched: never put a name, a place or anything else that could point to the source here.', max_length=120),
+            model_name="tip",
+            name="title",
+            field=models.CharField(
+                blank=True,
+                help_text="Written by editors and stored unencrypted, so that it can be searched: never put a name, a place or anything else that could point to the source here.",
+                max_length=120,
+            ),
         ),
         migrations.AddIndex(
-            model_name='attachment',
-            index=models.Index(fields=['tip', 'category'], name='attachment_tip_category'),
+            model_name="attachment",
+            index=models.Index(fields=["tip", "category"], name="attachment_tip_category"),
         ),
         migrations.AddField(
-            model_name='tip',
-            name='labels',
-            field=models.ManyToManyField(blank=True, related_name='tips', to='submissions.label'),
+            model_name="tip",
+            name="labels",
+            field=models.ManyToManyField(blank=True, related_name="tips", to="submissions.label"),
         ),
         migrations.AddIndex(
-            model_name='tip',
-            index=models.Index(fields=['status', '-created_at'], name='tip_status_created'),
+            model_name="tip",
+            index=models.Index(fields=["status", "-created_at"], name="tip_status_created"),
         ),
         migrations.AddIndex(
-            model_name='tip',
-            index=models.Index(fields=['assignee', 'status'], name='tip_assignee_status'),
+            model_name="tip",
+            index=models.Index(fields=["assignee", "status"], name="tip_assignee_status"),
         ),
         migrations.AddIndex(
-            model_name='tip',
-            index=models.Index(fields=['priority', '-created_at'], name='tip_priority_created'),
+            model_name="tip",
+            index=models.Index(fields=["priority", "-created_at"], name="tip_priority_created"),
         ),
         migrations.AddConstraint(
-            model_name='tip',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['new', 'in_review', 'verifying', 'published', 'dismissed', 'spam'])), name='tip_status_valid'),
+            model_name="tip",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        ["new", "in_review", "verifying", "published", "dismissed", "spam"],
+                    )
+                ),
+                name="tip_status_valid",
+            ),
         ),
         migrations.AddField(
-            model_name='tipchange',
-            name='tip',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='submissions.tip'),
+            model_name="tipchange",
+            name="tip",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="changes",
+                to="submissions.tip",
+            ),
         ),
         migrations.AddIndex(
-            model_name='tipchange',
-            index=models.Index(fields=['tip', '-at'], name='tipchange_tip_at'),
+            model_name="tipchange",
+            index=models.Index(fields=["tip", "-at"], name="tipchange_tip_at"),
         ),
     ]

@@ -6,31 +6,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('submissions', '0003_comments'),
+        ("submissions", "0003_comments"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='tip',
-            name='source_recipient',
+            model_name="tip",
+            name="source_recipient",
             field=models.CharField(blank=True, editable=False, max_length=100),
         ),
         migrations.CreateModel(
-            name='Reply',
+            name="Reply",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('author', models.CharField(max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sealed', models.BinaryField()),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('tip', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='replies', to='submissions.tip')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("author", models.CharField(max_length=150)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sealed", models.BinaryField()),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "tip",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="replies",
+                        to="submissions.tip",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'replies',
-                'ordering': ['created_at'],
-                'indexes': [models.Index(fields=['tip', 'created_at'], name='reply_tip_created')],
+                "verbose_name_plural": "replies",
+                "ordering": ["created_at"],
+                "indexes": [models.Index(fields=["tip", "created_at"], name="reply_tip_created")],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('submissions', '0004_replies'),
+        ("submissions", "0004_replies"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='attachment',
-            name='sealed_preview',
+            model_name="attachment",
+            name="sealed_preview",
             field=models.BinaryField(null=True),
         ),
     ]

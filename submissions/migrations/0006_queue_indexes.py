@@ -4,18 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('submissions', '0005_previews'),
+        ("submissions", "0005_previews"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='attachment',
-            index=models.Index(fields=['category', 'tip'], name='attachment_category_tip'),
+            model_name="attachment",
+            index=models.Index(fields=["category", "tip"], name="attachment_category_tip"),
         ),
         migrations.AddIndex(
-            model_name='attachment',
-            index=models.Index(fields=['state', 'tip'], name='attachment_state_tip'),
+            model_name="attachment",
+            index=models.Index(fields=["state", "tip"], name="attachment_state_tip"),
         ),
     ]

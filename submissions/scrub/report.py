@@ -34,3 +34,38 @@ class Report:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+# What a source is told was removed from their file: a few kinds anyone understands, read off
+# the report's structure names (ours, in English). Checked in this order; the first kind whose
+# words appear wins, and a structure that names none is "other hidden data".
+SOURCE_KINDS: list[tuple[str, tuple[str, ...]]] = [
+    ("location", ("gps", "location", "geotag", "©xyz", "latitude", "place")),
+    ("device", ("make", "model", "serial", "camera", "lens", "encoder", "handler", "software",
+                "device", "vendor", "workstation", "maker")),
+    ("people", ("author", "owner", "user", "creator", "editor", "artist", "copyright", "name",
+                "account", "person")),
+    ("dates", ("date", "time")),
+    ("hidden", ("comment", "hidden", "deleted", "annotation", "thumbnail", "preview",
+                "embedded", "after the end", "tracked", "revision")),
+]  # fmt: skip
+SOURCE_KIND_ORDER = [kind for kind, _ in SOURCE_KINDS] + ["other"]
+
+
+def source_kinds(removed: list[str]) -> list[str]:
+    """The kinds of data (SOURCE_KIND_ORDER) a report's removed structures fall under.
+
+    A list such as "EXIF tags: GPSInfo, Make, DateTime" or "container metadata (title,
+    location)" counts under each kind it names."""
+    found: set[str] = set()
+    for entry in removed:
+        if "(" in entry and entry.endswith(")"):
+            entry = entry[entry.index("(") + 1 : -1]
+        elif ":" in entry:
+            entry = entry.split(":", 1)[1]
+        parts = entry.split(",")
+        for part in parts:
+            text = part.lower()
+            found.add(next((k for k, words in SOURCE_KINDS if any(w in text for w in words)),
+                           "other"))  # fmt: skip
+    return [kind for kind in SOURCE_KIND_ORDER if kind in found]

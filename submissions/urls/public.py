@@ -1,8 +1,18 @@
-"""Public (source-facing) routes. Never mounts a staff route."""
+"""Public (source-facing) routes. Never mounts a staff route.
+
+Everything under check/ is a source signed in with their receipt code: the only pages that
+receive a cookie (submissions.middleware).
+"""
 
 from django.urls import path
 
-from ..views import public
+from ..views import followup, public
 
 app_name = "public"
-urlpatterns = [path("", public.submit, name="submit")]
+urlpatterns = [
+    path("", public.submit, name="submit"),
+    path("check/", followup.check, name="check"),
+    path("check/tip/", followup.followup, name="followup"),
+    path("check/tip/delete-reply/", followup.reply_delete, name="reply_delete"),
+    path("check/sign-out/", followup.sign_out, name="sign_out"),
+]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
@@ -35,6 +36,44 @@ def _form_page(
     return render(request, "submissions/submit.html", context, status=status)
 
 
+def read_upload(request: HttpRequest) -> tuple[QueryDict | None, MultiValueDict | None, str, int]:
+    """The posted fields and files; or, for a refused post, what the fields held (if they
+    could be read), the source's error and its status, the uploads already discarded."""
+    state = upload_state(request)
+    try:
+        data, files = request.POST, request.FILES
+    except (RequestDataTooBig, TooManyFieldsSent) as exc:
+        state.discard()
+        code = "too_big" if isinstance(exc, RequestDataTooBig) else "malformed"
+        return None, None, request_error_message(code), 413 if code in LIMIT_CODES else 400
+    except TooManyFilesSent:
+        state.discard()
+        return None, None, request_error_message("too_many_files"), 413
+    except MultiPartParserError:
+        state.discard()
+        return None, None, request_error_message("malformed"), 400
+    if state.refusal is not None:
+        state.discard()
+        status = 413 if state.refusal.code in LIMIT_CODES else 400
+        return data, None, refusal_message(state.refusal), status
+    return data, files, "", 200
+
+
+def store_failed_message(exc: Exception) -> str:
+    # Class name only: database errors can quote the values they failed on.
+    logger.error("tip.store_failed error=%s", type(exc).__name__)
+    return _(
+        "We could not store your submission just now. Nothing was kept. "
+        "Please try again in a few minutes."
+    )
+
+
+def kept_fields(data: QueryDict | None) -> TipForm:
+    """The form again with what the source wrote (never the files), after a refusal."""
+    data = data or QueryDict()
+    return TipForm(initial={"note": data.get("note", ""), "links": data.get("links", "")})
+
+
 # Public pages set no cookie at all, so there is no CSRF cookie to check. Cross-site posting
 # can only create a tip (no identity, no session is involved); it is not a CSRF target.
 @csrf_exempt
@@ -43,34 +82,12 @@ def _form_page(
 def submit(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _form_page(request, TipForm())
-    state = upload_state(request)
-    try:
-        data, files = request.POST, request.FILES
-    except (RequestDataTooBig, TooManyFieldsSent) as exc:
-        state.discard()
-        code = "too_big" if isinstance(exc, RequestDataTooBig) else "malformed"
-        return _form_page(
-            request,
-            TipForm(),
-            error=request_error_message(code),
-            status=413 if code in LIMIT_CODES else 400,
-        )
-    except TooManyFilesSent:
-        state.discard()
-        return _form_page(
-            request, TipForm(), error=request_error_message("too_many_files"), status=413
-        )
-    except MultiPartParserError:
-        state.discard()
-        return _form_page(request, TipForm(), error=request_error_message("malformed"), status=400)
-    if state.refusal is not None:
-        state.discard()
-        status = 413 if state.refusal.code in LIMIT_CODES else 400
-        form = TipForm(initial={"note": data.get("note", ""), "links": data.get("links", "")})
-        return _form_page(request, form, error=refusal_message(state.refusal), status=status)
+    data, files, error, status = read_upload(request)
+    if error:
+        return _form_page(request, kept_fields(data), error=error, status=status)
     form = TipForm(data, files)
     if not form.is_valid():
-        state.discard()
+        upload_state(request).discard()
         return _form_page(request, form, status=400)
     try:
         code = services.submission_create(
@@ -79,16 +96,6 @@ def submit(request: HttpRequest) -> HttpResponse:
             uploads=form.cleaned_data["files"],
         )
     except Exception as exc:  # noqa: BLE001 - the source gets a clear page, never a 500
-        state.discard()
-        # Class name only: database errors can quote the values they failed on.
-        logger.error("tip.store_failed error=%s", type(exc).__name__)
-        return _form_page(
-            request,
-            form,
-            status=503,
-            error=_(
-                "We could not store your submission just now. Nothing was kept. "
-                "Please try again in a few minutes."
-            ),
-        )
+        upload_state(request).discard()
+        return _form_page(request, form, status=503, error=store_failed_message(exc))
     return render(request, "submissions/receipt.html", {"code": code})

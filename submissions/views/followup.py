@@ -1,0 +1,203 @@
+"""A source coming back with their receipt code: sign in, read replies, answer, sign out.
+
+No JavaScript. The code is posted (never in a URL), checked (sources.sign_in) and dropped; from
+then on a cookie holding a random token is the session. Every form of a session carries a token
+derived from the cookie's, and posts that come from another site are refused, so no other page
+can act in a source's name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .. import services, sources
+from ..forms import (
+    CodeForm,
+    TipForm,
+    busy_message,
+    file_text,
+    limits_text,
+    session_ended_message,
+    status_text,
+    too_often_message,
+    wrong_code_message,
+)
+from ..models import Reply
+from ..uploads import upload_state
+from .public import kept_fields, read_upload, store_failed_message
+
+View = Callable[..., HttpResponse]
+
+
+def _cross_site(request: HttpRequest) -> bool:
+    """A post another site made the browser send (Fetch Metadata; Tor Browser sends it)."""
+    return request.META.get("HTTP_SEC_FETCH_SITE", "same-origin") not in ("same-origin", "none")
+
+
+def _refused(request: HttpRequest) -> HttpResponse:
+    message = _("This form can only be sent from this site's own pages. Open the page again.")
+    return _check_page(request, error=message, status=403)
+
+
+def _check_page(request: HttpRequest, *, error: str = "", notice: str = "",
+                status: int = 200) -> HttpResponse:  # fmt: skip
+    # Never bound to what was typed: the page does not hold the code, even a wrong one.
+    context = {"form": CodeForm(), "error": error, "notice": notice}
+    return render(request, "submissions/check.html", context, status=status)
+
+
+def _forget_cookie(response: HttpResponse) -> None:
+    response.delete_cookie(sources.COOKIE, path="/", samesite="Strict")
+
+
+def _to(name: str, query: str = "") -> HttpResponseRedirect:
+    response = HttpResponseRedirect(reverse(name) + (f"?{query}" if query else ""))
+    response.status_code = 303  # after a post: the browser follows with a GET
+    return response
+
+
+@csrf_exempt  # no cookie to protect before sign-in; cross-site posts are refused below
+@sensitive_post_parameters()
+@require_http_methods(["GET", "POST"])
+def check(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        if sources.open_session(request.COOKIES.get(sources.COOKIE)) is not None:
+            return _to("public:followup")
+        notice = session_ended_message() if request.GET.get("ended") else ""
+        if request.GET.get("out"):
+            notice = _("You are signed out. If this is a shared device, close the browser now.")
+        response = _check_page(request, notice=notice)
+        if request.COOKIES.get(sources.COOKIE):  # a session that ended: its cookie goes too
+            _forget_cookie(response)
+        return response
+    if _cross_site(request):
+        return _refused(request)
+    try:
+        cookie = sources.sign_in(request.POST.get("code", ""))
+    except sources.TooOften as exc:
+        return _check_page(request, error=too_often_message(exc.retry_after, what="sign-in"),
+                           status=429)  # fmt: skip
+    except sources.Busy as exc:
+        return _check_page(request, error=busy_message(exc.retry_after), status=429)
+    if cookie is None:
+        return _check_page(request, error=wrong_code_message(), status=400)
+    response = _to("public:followup")
+    # A browser-session cookie (no expiry): the server ends the session well before.
+    response.set_cookie(sources.COOKIE, cookie, path="/", secure=settings.HTTPS, httponly=True,
+                        samesite="Strict")  # fmt: skip
+    return response
+
+
+def _signed_in(view: View) -> View:
+    """The view gets the session; a post must come from its own page, with its token."""
+
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        session = sources.open_session(request.COOKIES.get(sources.COOKIE))
+        if session is None:
+            upload_state(request).discard()
+            response = _to("public:check", "ended=1")
+            _forget_cookie(response)
+            return response
+        if request.method == "POST" and _cross_site(request):
+            return _refused(request)
+        return view(request, session, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def _token_ok(request: HttpRequest, session: sources.Session) -> bool:
+    return sources.form_token_valid(session, request.POST.get("token", ""))
+
+
+def _page(request: HttpRequest, session: sources.Session, *, form: TipForm | None = None,
+          error: str = "", status: int = 200) -> HttpResponse:  # fmt: skip
+    label, meaning = status_text(sources.NEUTRAL_STATUS[session.tip.status])
+    sent = [
+        {"item": item, "files": [file_text(file) for file in item.files]}
+        for item in sources.sent(session)
+    ]
+    notice = _("Sent. Thank you.") if request.GET.get("sent") else ""
+    context = {
+        "status": label, "status_meaning": meaning, "replies": sources.replies(session),
+        "sent": sent, "form": form or TipForm(), "limits": limits_text(), "error": error,
+        "notice": notice, "token": session.form_token,
+    }  # fmt: skip
+    return render(request, "submissions/followup.html", context, status=status)
+
+
+@csrf_exempt  # the session's own token is checked instead (see _signed_in)
+@require_http_methods(["GET", "POST"])
+@_signed_in
+def followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
+    if request.method == "GET":
+        return _page(request, session)
+    data, files, error, status = read_upload(request)
+    if data is not None and not _token_ok(request, session):
+        upload_state(request).discard()
+        return _refused(request)
+    if error:
+        return _page(request, session, form=kept_fields(data), error=error, status=status)
+    form = TipForm(data, files)
+    if not form.is_valid():
+        upload_state(request).discard()
+        return _page(request, session, form=form, status=400)
+    try:
+        sources.take(f"tip:{session.tip.pk}:message", limit=settings.SOURCE_MESSAGES_PER_HOUR,
+                     window=sources.HOUR)  # fmt: skip
+    except sources.Busy as exc:
+        upload_state(request).discard()
+        return _page(request, session, form=kept_fields(data), status=429,
+                     error=too_often_message(exc.retry_after, what="message"))  # fmt: skip
+    try:
+        services.source_message_add(
+            tip_id=session.tip.pk,
+            note=form.cleaned_data["note"],
+            links=form.cleaned_data["links"],
+            uploads=form.cleaned_data["files"],
+        )
+    except Exception as exc:  # noqa: BLE001 - the source gets a clear page, never a 500
+        upload_state(request).discard()
+        return _page(request, session, form=form, status=503, error=store_failed_message(exc))
+    return _to("public:followup", "sent=1")
+
+
+@csrf_exempt  # the session's own token is checked instead
+@require_POST
+@_signed_in
+def reply_delete(request: HttpRequest, session: sources.Session) -> HttpResponse:
+    if not _token_ok(request, session):
+        return _refused(request)
+    try:
+        reply_id = uuid.UUID(request.POST.get("reply", ""))
+    except ValueError:
+        return _to("public:followup")
+    reply = Reply.objects.filter(pk=reply_id, tip=session.tip,
+                                 source_deleted_at__isnull=True).first()  # fmt: skip
+    if reply is not None and reply.read_at is not None:  # only what they have seen
+        services.reply_forget(reply=reply, identity=session.identity)
+    return _to("public:followup")
+
+
+@csrf_exempt  # the session's own token is checked instead
+@require_POST
+@_signed_in
+def sign_out(request: HttpRequest, session: sources.Session) -> HttpResponse:
+    if not _token_ok(request, session):
+        return _refused(request)
+    sources.sign_out(session)
+    response = _to("public:check", "out=1")
+    _forget_cookie(response)
+    return response
