@@ -1,4 +1,4 @@
-"""The editors' digest: "3 new tips" by e-mail, now and then, and nothing else.
+"""The editors' digest: "3 new tips, 1 new message from sources" by e-mail, now and then.
 
 No tip id, title, label or content: mail crosses servers the newsroom does not control. The
 subject is the same every time. Sent to active staff in the Editors group who have an
@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from submissions.models import Tip
+from submissions.models import SourceMessage, Tip
 
 from .models import Watermark
 
@@ -27,14 +27,17 @@ SETTLE = timedelta(minutes=10)
 
 
 def send_digest() -> int:
-    """Mail the count of tips received since the last digest; returns how many were sent.
+    """Mail the count of tips and of sources' messages received since the last digest;
+    returns how many mails were sent.
     The watermark moves only once the mail is out: a failure is counted again next time."""
     until = timezone.now() - SETTLE
     mark, created = Watermark.objects.get_or_create(name="digest", defaults={"at": until})
     if created:
         return 0  # the first run only starts the clock
-    new = Tip.objects.filter(created_at__gt=mark.at, created_at__lte=until).count()
-    if not new:
+    window = {"created_at__gt": mark.at, "created_at__lte": until}
+    new = Tip.objects.filter(**window).count()
+    messages = SourceMessage.objects.filter(**window).count()
+    if not new and not messages:
         return 0
     recipients = list(
         get_user_model()
@@ -46,9 +49,13 @@ def send_digest() -> int:
     if not recipients:
         Watermark.objects.filter(pk=mark.pk).update(at=until)
         return 0
-    noun = "tip" if new == 1 else "tips"
+    counts = []
+    if new:
+        counts.append(f"{new} new {'tip' if new == 1 else 'tips'}")
+    if messages:
+        counts.append(f"{messages} new {'message' if messages == 1 else 'messages'} from sources")
     body = (
-        f"{new} new {noun} since the last message.\n\n"
+        f"{' and '.join(counts)} since the last e-mail.\n\n"
         "Sign in to the staff site to read them. This message says nothing else on purpose.\n"
     )
     for address in recipients:  # one message each: no editor sees the others' addresses

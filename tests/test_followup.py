@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import subprocess
 import threading
 import time
 from datetime import timedelta
@@ -365,8 +366,8 @@ def test_the_source_answers_with_a_note_links_and_a_photo(blob_dir, newsroom_ide
     client = signed_in(code)
     html = page(client)
     photo = SimpleUploadedFile("IMG_second.jpg", fixtures.jpeg_with_gps())
-    response = client.post("/en/check/tip/", {"token": token(html), "note": NOTE,
-                                              "links": "example.com/boat", "files": [photo]})  # fmt: skip
+    data = {"token": token(html), "note": NOTE, "links": "example.com/boat", "files": [photo]}
+    response = client.post("/en/check/tip/", data)
     assert response.status_code == 303, response.content.decode()[-2000:]
     assert response["Location"] == "/en/check/tip/?sent=1"
     message = SourceMessage.objects.get()
@@ -482,3 +483,128 @@ def test_editors_see_new_messages_unread_until_they_open_the_tip(blob_dir, newsr
     message = SourceMessage.objects.get()
     assert message.read_at is not None and message.read_by == "editor"
     assert "1 unread" not in staff.get("/staff/submissions/tip/").content.decode()
+
+
+# ------------------------------------------------------- replies at rest, on the server
+
+
+def test_replies_cannot_be_opened_with_everything_the_server_holds(
+    blob_dir, newsroom_identity, intake_key_file, tmp_path, settings
+):
+    """A seized server: every row (staff and source sessions included), every file under
+    the data directory, the intake key, the settings' secrets. Without the code or an
+    editor's password, no key in there opens a reply; with either, the `age` CLI does."""
+    from django.contrib.sessions.models import Session
+
+    from newsroom.models import StaffKey
+    from submissions.crypto import password as passwords
+    from tests.staff import PASSWORD
+    from tests.tools import age_decrypt, require
+
+    tip, code = submit()
+    editor = make_staff("editor", newsroom_identity)
+    sign_in(editor)  # a live staff session: the newsroom key sealed under its cookie
+    signed_in(code)  # a live source session: the source's key sealed under its cookie
+    reply = services.reply_add(tip=tip, author="editor", body="CANARY-REPLY come on Tuesday")
+    sealed = tmp_path / "reply.age"
+    sealed.write_bytes(bytes(Reply.objects.get(pk=reply.pk).sealed))
+    aad = crypto.binding("reply", reply.pk, "body")
+
+    held = bytearray(database_bytes())
+    for path in [*settings.DATA_DIR.rglob("*"), intake_key_file]:
+        if path.is_file():
+            held += path.read_bytes()
+    held += f"{settings.SECRET_KEY} {settings.RECEIPT_SALT}".encode()
+    assert b"CANARY-REPLY" not in held and code.encode() not in held
+    found = {m.decode() for m in re.findall(rb"AGE-SECRET-KEY-1[0-9A-Z]{58}", bytes(held))}
+    identities = [crypto.Identity.parse(text) for text in found]
+    intake = crypto.read_identity_file(intake_key_file)[0]
+    assert intake.secret_str() in found  # the sweep does see the keys the server has
+    assert newsroom_identity.secret_str() not in found
+    for identity in identities:
+        with pytest.raises(crypto.DecryptionError):
+            crypto.open_bytes(bytes(reply.sealed), identities=[identity], aad=aad)
+    # What the server could derive itself: a source key from any other code, the sessions'
+    # sealed keys opened with what the rows hold, an editor's key with the server's secrets.
+    other_code = receipts.source_identity(receipts.generate(), tip.pk)
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes(bytes(reply.sealed), identities=[other_code], aad=aad)
+    row = SourceSession.objects.get()
+    session_aad = crypto.binding("source-session", row.key, "identity")
+    for guess in (row.key.encode()[:32], bytes.fromhex(row.key), settings.SECRET_KEY[:32].encode()):
+        with pytest.raises(crypto.DecryptionError):
+            passwords.session_open(bytes(row.sealed_identity), guess, aad=session_aad)
+    assert Session.objects.count() == 1  # the staff session: see test_custody for its cookie
+    staff_key = StaffKey.objects.get(user=editor)
+    for guess in ("", settings.SECRET_KEY, settings.RECEIPT_SALT):
+        with pytest.raises(crypto.DecryptionError):
+            passwords.unwrap(bytes(staff_key.wrapped), guess, parameters=staff_key.kdf,
+                             aad=crypto.binding("staff-key", editor.pk, "identity"))  # fmt: skip
+    failed = subprocess.run([require("age"), "--decrypt", "-i", str(intake_key_file),
+                             str(sealed)], capture_output=True)  # fmt: skip
+    assert failed.returncode != 0
+
+    # With the code: the source's key, derived again, opens it (the standard age tool).
+    source_file = tmp_path / "source.key"
+    crypto.write_identity_file(source_file, receipts.source_identity(code, tip.pk))
+    assert age_decrypt(sealed, source_file) == b"CANARY-REPLY come on Tuesday"
+    # With an editor's password: their key, then the newsroom's.
+    from newsroom import custody
+
+    newsroom_file = tmp_path / "newsroom.key"
+    crypto.write_identity_file(newsroom_file, custody.unlock(editor, PASSWORD)[0])
+    assert age_decrypt(sealed, newsroom_file) == b"CANARY-REPLY come on Tuesday"
+
+
+def test_after_a_key_rotation_the_source_still_reads_and_editors_still_read_the_source(
+    blob_dir, newsroom_identity
+):
+    from newsroom import custody, rotation
+    from tests.staff import PASSWORD
+
+    tip, code = submit(files=[("photo.jpg", fixtures.jpeg_with_gps())])
+    clean_all(tip)
+    services.reply_add(tip=tip, author="editor", body="REPLY-BEFORE-ROTATION")
+    client = signed_in(code)
+    client.post("/en/check/tip/", {"token": token(page(client)), "note": NOTE})
+    editor = make_staff("editor", newsroom_identity)
+    progress = rotation.rotate([newsroom_identity], actor=editor)
+    assert progress.finished
+    new = custody.unlock(editor, PASSWORD)
+    assert [str(key.recipient) for key in new] != [str(newsroom_identity.recipient)]
+    html = page(client)
+    assert "REPLY-BEFORE-ROTATION" in html  # the source's stanza was kept
+    assert "File 1 (photo): cleaned. Removed: location (GPS)" in html  # the report's too
+    message = SourceMessage.objects.get()
+    aad = crypto.binding("message", message.pk, "content")
+    assert NOTE.encode() in crypto.open_bytes(bytes(message.sealed_content), identities=new,
+                                              aad=aad)  # fmt: skip
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_bytes(bytes(message.sealed_content), identities=[newsroom_identity], aad=aad)
+
+
+@pytest.mark.parametrize(
+    ("removed", "kinds"),
+    [
+        (["EXIF tags: GPSInfo, Make, Model, DateTime, Artist"],
+         ["location", "device", "people", "dates"]),
+        (["container metadata (title, location, creation_time)"], ["location", "dates", "other"]),
+        (["document information (author, creator, dates)", "thumbnails"],
+         ["people", "dates", "hidden"]),
+        (["handler name", "ICC profile"], ["device", "other"]),
+        ([], []),
+    ],
+)  # fmt: skip
+def test_what_was_removed_is_told_in_kinds_anyone_understands(removed, kinds):
+    from submissions.scrub.report import source_kinds
+
+    assert source_kinds(removed) == kinds
+
+
+def test_language_links_stay_on_the_page(blob_dir):
+    _, code = submit()
+    client = signed_in(code, "es")
+    html = page(client, "es")
+    assert 'href="/en/check/tip/" hreflang="en"' in html
+    refused = client.post("/es/check/sign-out/", {"token": "0" * 64}).content.decode()
+    assert 'href="/en/check/" hreflang="en"' in refused

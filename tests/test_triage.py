@@ -266,11 +266,20 @@ def test_the_digest_counts_new_tips_and_says_nothing_else(newsroom_identity, mai
     assert send_digest() == 1
     (message,) = mailoutbox
     assert message.subject == SUBJECT and message.to == ["editor@newsroom.example"]
-    assert "3 new tips" in message.body
+    assert message.body.startswith("3 new tips since the last e-mail.")
     for tip in tips:
         assert str(tip.pk)[:8] not in message.body + message.subject
     assert "SECRET-TITLE" not in message.body and "harbour" not in message.body
     assert send_digest() == 0 and len(mailoutbox) == 1  # nothing new: nothing sent
+    # A source's message counts too, and says as little.
+    from submissions.models import SourceMessage
+
+    SourceMessage.objects.create(tip=tips[0], sealed_content=b"x")
+    Watermark.objects.update(at=hour_ago)
+    SourceMessage.objects.update(created_at=hour_ago + timedelta(minutes=30))
+    Tip.objects.update(created_at=hour_ago - timedelta(minutes=1))
+    assert send_digest() == 1
+    assert mailoutbox[1].body.startswith("1 new message from sources since the last e-mail.")
 
 
 def test_saving_the_queue_does_not_undo_a_colleagues_change(client):

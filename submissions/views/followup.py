@@ -53,7 +53,13 @@ def _refused(request: HttpRequest) -> HttpResponse:
 def _check_page(request: HttpRequest, *, error: str = "", notice: str = "",
                 status: int = 200) -> HttpResponse:  # fmt: skip
     # Never bound to what was typed: the page does not hold the code, even a wrong one.
-    context = {"form": CodeForm(), "error": error, "notice": notice}
+    # Its language links lead to this page (not to the post that may have rendered it).
+    context = {
+        "form": CodeForm(),
+        "error": error,
+        "notice": notice,
+        "language_view": "public:check",
+    }
     return render(request, "submissions/check.html", context, status=status)
 
 
