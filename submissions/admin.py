@@ -380,11 +380,15 @@ class TipAdmin(admin.ModelAdmin):
             if hasattr(response, "render"):
                 response.render()  # shown as unread on this page; read from now on
             audit.record("tip_viewed", actor=request.user, target=f"tip:{object_id}")
-            tip = Tip.objects.filter(pk=object_id).first()
-            if tip is not None and services.source_messages_read(
-                tip=tip, reader=request.user.get_username()
+            # Only what this page showed decrypted: not what arrived meanwhile, nor what a
+            # locked session could not open.
+            context = getattr(response, "context_data", None) or {}
+            shown = getattr(context.get("original"), "unread_shown", [])
+            if shown and services.source_messages_read(
+                ids=shown, reader=request.user.get_username()
             ):
-                audit.record("source_messages_read", actor=request.user, target=f"tip:{tip.pk}")
+                audit.record("source_messages_read", actor=request.user,
+                             target=f"tip:{object_id}")  # fmt: skip
         return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tip]:
@@ -464,6 +468,7 @@ class TipAdmin(admin.ModelAdmin):
             sent = selectors.tip_source_messages(obj)
         except (KeyUnavailable, crypto.DecryptionError):
             return UNAVAILABLE
+        obj.unread_shown = [m.id for m in sent if m.unread]  # type: ignore[attr-defined]
         if not sent:
             return "—"
         return format_html_join("", "<div class=\"source-message\"><p><strong>{}</strong>{}{}</p>"

@@ -215,6 +215,11 @@ def file_text(file: Any) -> str:
     }  # fmt: skip
     if file.state == "cleaning":
         return _("%(file)s: being cleaned of identifying data.") % {"file": label}
+    if file.state == "stuck":
+        return _(
+            "%(file)s: could not be cleaned automatically yet. It is kept, unopened, for the "
+            "newsroom to try again."
+        ) % {"file": label}
     if file.state == "refused":
         reasons = {
             "encrypted": _("it is protected with a password. Send it without the protection."),
@@ -233,6 +238,8 @@ def file_text(file: Any) -> str:
         "hidden": _("hidden text, comments or thumbnails"),
         "other": _("other hidden data"),
     }
+    if file.removed is None:  # cleaned before its report was sealed for the source
+        return _("%(file)s: cleaned.") % {"file": label}
     if not file.removed:
         return _("%(file)s: cleaned; it carried no identifying data we know of.") % {"file": label}
     removed = ", ".join(str(kinds[kind]) for kind in file.removed)

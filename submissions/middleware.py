@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
 
-from .sources import COOKIE as SOURCE_COOKIE
+from .sources import cookie_name
 
 # Allowlist, not blocklist: of the client's headers only these reach Django. Proxies invent new
 # client-address headers all the time (X-Cluster-Client-IP, Fastly-Client-IP...); none of them
@@ -68,9 +68,10 @@ class PrivacyMiddleware:
         allowed = ALLOWED_HEADERS if public else ALLOWED_HEADERS | STAFF_HEADERS
         meta = request.META
         kept: dict[str, str] = {}
+        source_cookie = cookie_name()
         if source_session:
-            token = parse_cookie(meta.get("HTTP_COOKIE", "")).get(SOURCE_COOKIE)
-            kept = {SOURCE_COOKIE: token} if token else {}
+            token = parse_cookie(meta.get("HTTP_COOKIE", "")).get(source_cookie)
+            kept = {source_cookie: token} if token else {}
         for key in [k for k in meta if k.startswith("HTTP_") and k not in allowed]:
             del meta[key]
         for key in CLIENT_ADDRESS:
@@ -84,10 +85,10 @@ class PrivacyMiddleware:
             # Django's CSRF check rightly refuses: staff pages name their origin to themselves.
             response.headers["Referrer-Policy"] = "same-origin"
         if public:
-            morsel = response.cookies.get(SOURCE_COOKIE) if source_session else None
+            morsel = response.cookies.get(source_cookie) if source_session else None
             response.cookies.clear()
             if morsel is not None:
-                response.cookies[SOURCE_COOKIE] = morsel
+                response.cookies[source_cookie] = morsel
             response.headers.setdefault("Content-Security-Policy", PUBLIC_CSP)
             response.headers["Referrer-Policy"] = "no-referrer"
             response.headers.setdefault("Cache-Control", "no-store")

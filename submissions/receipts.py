@@ -15,6 +15,7 @@ import unicodedata
 from functools import cache
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 from xkcdpass import xkcd_password
 
 from . import crypto
@@ -41,6 +42,7 @@ def generate() -> str:
     return " ".join(secrets.choice(words) for _ in range(WORDS))
 
 
+@sensitive_variables("code", "text")
 def normalize(code: str) -> str:
     """Forgive case, accents, extra spaces, hyphens: the words are what count."""
     text = unicodedata.normalize("NFKD", code).encode("ascii", "ignore").decode().lower()
@@ -49,16 +51,19 @@ def normalize(code: str) -> str:
     return " ".join(text.split())
 
 
+@sensitive_variables("code")
 def _stretch(code: str, salt: bytes) -> bytes:
     """scrypt of the normalised code: 32 MiB and about 0.1 s per guess."""
     return hashlib.scrypt(normalize(code).encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
                           p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32)  # fmt: skip
 
 
+@sensitive_variables("code")
 def digest(code: str) -> str:
     return _stretch(code, settings.RECEIPT_SALT.encode()).hex()
 
 
+@sensitive_variables("code")
 def source_identity(code: str, tip_id: object) -> crypto.Identity:
     """The source's own key, derived from their code: replies are sealed to it (and to the
     newsroom), so the source reads them with the code and the server alone cannot.
@@ -72,5 +77,6 @@ def source_identity(code: str, tip_id: object) -> crypto.Identity:
     return crypto.Identity(seed)
 
 
+@sensitive_variables("code")
 def matches(code: str, stored: str) -> bool:
     return hmac.compare_digest(digest(code), stored)

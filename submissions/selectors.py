@@ -196,6 +196,7 @@ def _messages(rows: object, kind: str) -> list[CommentView]:
 
 @dataclass(frozen=True)
 class SourceMessageView:
+    id: object
     created_at: object
     unread: bool
     content: TipContent
@@ -210,6 +211,6 @@ def tip_source_messages(tip: Tip) -> list[SourceMessageView]:
         content = _content(_open_json(message.sealed_content, aad))
         positions = list(message.attachments.order_by("position")
                          .values_list("position", flat=True))  # fmt: skip
-        views.append(SourceMessageView(message.created_at, message.read_at is None, content,
-                                       positions))  # fmt: skip
+        views.append(SourceMessageView(message.pk, message.created_at, message.read_at is None,
+                                       content, positions))  # fmt: skip
     return views

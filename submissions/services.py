@@ -436,18 +436,27 @@ def reply_add(*, tip: Tip, author: str, body: str) -> Reply:
 
 def reply_forget(*, reply: Reply, identity: crypto.Identity) -> None:
     """The source deletes a reply they read: its header is re-addressed without the source's
-    stanza (crypto.rewrap), so their code no longer opens it; editors still can."""
+    stanza (crypto.rewrap), so their code no longer opens it; editors still can.
+
+    Written only over the ciphertext it was made from: if a key rotation re-addressed the
+    reply meanwhile, it is read again and done again (never marked deleted while it opens)."""
     aad = crypto.binding("reply", reply.pk, "body")
-    stream = io.BytesIO(bytes(reply.sealed))
-    header = rewrap_header(stream, identities=[identity], recipients=[], aad=aad)
-    Reply.objects.filter(pk=reply.pk, sealed=reply.sealed).update(
-        sealed=header + stream.read(), source_deleted_at=timezone.now()
-    )
-    logger.info("reply.deleted_by_source id=%s", reply.pk)
+    for _ in range(5):
+        sealed = Reply.objects.filter(pk=reply.pk).values_list("sealed", flat=True).first()
+        if sealed is None:
+            return  # purged meanwhile
+        stream = io.BytesIO(bytes(sealed))
+        header = rewrap_header(stream, identities=[identity], recipients=[], aad=aad)
+        if Reply.objects.filter(pk=reply.pk, sealed=sealed).update(
+            sealed=header + stream.read(), source_deleted_at=timezone.now()
+        ):
+            logger.info("reply.deleted_by_source id=%s", reply.pk)
+            return
+    raise RuntimeError("the reply kept changing while it was being deleted")
 
 
-def source_messages_read(*, tip: Tip, reader: str) -> int:
-    """Mark what the source sent after the tip as read (an editor opened the tip)."""
-    return SourceMessage.objects.filter(tip=tip, read_at__isnull=True).update(
+def source_messages_read(*, ids: list[uuid.UUID], reader: str) -> int:
+    """Mark these of a source's messages as read: an editor was shown them, decrypted."""
+    return SourceMessage.objects.filter(pk__in=ids, read_at__isnull=True).update(
         read_at=timezone.now(), read_by=reader
     )

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from . import crypto, receipts
 from .crypto import password as passwords
@@ -41,6 +42,9 @@ from .scrub.report import source_kinds
 logger = logging.getLogger(__name__)
 
 COOKIE = "tipline_source"
+# Over HTTPS the "__Host-" prefix: the browser then refuses one set by a sibling domain (a
+# planted session) and one without Secure or with a Domain.
+SECURE_COOKIE = "__Host-" + COOKIE
 TOKEN_BYTES = 32
 # A code is 7 words of at most 9 letters; anything longer is still checked, cut to this.
 MAX_CODE_CHARS = 300
@@ -59,7 +63,20 @@ class TooOften(Busy):
     """This tip was signed into (or written to) too often in the last hour."""
 
 
+def cookie_name() -> str:
+    return SECURE_COOKIE if settings.HTTPS else COOKIE
+
+
 # ------------------------------------------------------------------------------ throttles
+
+
+def waiting(key: str, *, limit: int, window: timedelta) -> int:
+    """Seconds until `key` may be counted again (0: now), without counting anything."""
+    now = timezone.now()
+    row = SourceThrottle.objects.filter(key=key, window_start__gt=now - window).first()
+    if row is None or row.count < limit:
+        return 0
+    return int((row.window_start + window - now).total_seconds()) + 1
 
 
 def take(key: str, *, limit: int, window: timedelta) -> None:
@@ -94,8 +111,9 @@ def _key(token: bytes) -> str:
     return hashlib.sha256(token).hexdigest()
 
 
-def _aad(key: str) -> str:
-    return crypto.binding("source-session", key, "identity")
+def _aad(key: str, tip_id: object) -> str:
+    """Bound to the session and its tip: a row pointed at another tip no longer opens."""
+    return crypto.binding("source-session", key, f"identity:{tip_id}")
 
 
 def _form_token(token: bytes) -> str:
@@ -112,6 +130,7 @@ def _token(cookie: str | None) -> bytes | None:
     return token if len(token) == TOKEN_BYTES else None
 
 
+@sensitive_variables("code")
 def sign_in(code: str) -> str | None:
     """The cookie value of a new session for the tip this code belongs to; None if it belongs
     to none. Busy when everyone's checks are used up for the minute; TooOften when this tip
@@ -128,7 +147,8 @@ def sign_in(code: str) -> str | None:
     token = os.urandom(TOKEN_BYTES)
     key = _key(token)
     now = timezone.now()
-    sealed = passwords.session_seal(identity.secret_str().encode(), token, aad=_aad(key))
+    sealed = passwords.session_seal(identity.secret_str().encode(), token,
+                                    aad=_aad(key, tip.pk))  # fmt: skip
     SourceSession.objects.create(key=key, tip=tip, sealed_identity=sealed, created_at=now,
                                  last_seen=now)  # fmt: skip
     logger.info("source.signed_in")
@@ -155,7 +175,8 @@ def open_session(cookie: str | None) -> Session | None:
         row.delete()
         return None
     try:
-        secret = passwords.session_open(bytes(row.sealed_identity), token, aad=_aad(key))
+        secret = passwords.session_open(bytes(row.sealed_identity), token,
+                                        aad=_aad(key, row.tip_id))  # fmt: skip
     except crypto.DecryptionError:
         return None
     SourceSession.objects.filter(key=key).update(last_seen=now)
@@ -201,8 +222,10 @@ NEUTRAL_STATUS = {
 class FileView:
     position: int
     category: str  # image, video, audio, document, archive; empty until cleaned
-    state: str  # cleaning, clean, refused
-    removed: list[str]  # kinds of data (scrub.report.SOURCE_KIND_ORDER), once clean
+    state: str  # cleaning, clean, refused, stuck (failed: kept for an editor to retry)
+    # Kinds of data (scrub.report.SOURCE_KIND_ORDER) removed, once clean; None when the
+    # report does not open with the source's key (cleaned before it was sealed for them).
+    removed: list[str] | None
     refusal: str  # the rejection's code, when refused
 
 
@@ -225,8 +248,9 @@ def _file(attachment: Attachment, identity: crypto.Identity) -> FileView:
     state = {
         Attachment.State.CLEAN: "clean",
         Attachment.State.REJECTED: "refused",
-    }.get(attachment.state, "cleaning")  # failed files wait for an editor's retry
-    removed: list[str] = []
+        Attachment.State.FAILED: "stuck",
+    }.get(attachment.state, "cleaning")
+    removed: list[str] | None = None
     if state == "clean" and attachment.sealed_report is not None:
         try:
             report = json.loads(crypto.open_bytes(
@@ -234,8 +258,8 @@ def _file(attachment: Attachment, identity: crypto.Identity) -> FileView:
                 aad=crypto.binding("attachment", attachment.pk, "report"),
             ))  # fmt: skip
             removed = source_kinds([str(item) for item in report.get("removed", [])])
-        except crypto.DecryptionError:
-            pass  # cleaned before reports were sealed for the source: the state still says it
+        except (crypto.DecryptionError, ValueError, AttributeError):
+            pass  # cleaned before reports were sealed for the source: "cleaned", no details
     refusal = attachment.reason.split(":", 1)[0] if state == "refused" else ""
     return FileView(attachment.position, attachment.category, state, removed, refusal)
 

@@ -107,9 +107,20 @@ def needles(code: str) -> list[bytes]:
 
 
 def test_source_and_editor_converse_with_javascript_off(
-    browser, live_server, celery_worker_process, blob_dir, newsroom_identity, tmp_path, caplog
+    browser,
+    live_server,
+    celery_worker_process,
+    blob_dir,
+    newsroom_identity,
+    tmp_path,
+    caplog,
+    request,
 ):
     caplog.set_level(logging.DEBUG)
+    # Django's own loggers do not propagate to the root (settings.LOGGING): listen there too.
+    django_logger = logging.getLogger("django")
+    django_logger.addHandler(caplog.handler)
+    request.addfinalizer(lambda: django_logger.removeHandler(caplog.handler))
     base = live_server.url
     editor = make_staff("editor", newsroom_identity)
     source = browser.new_context(java_script_enabled=False, locale="es-ES")
@@ -141,8 +152,14 @@ def test_source_and_editor_converse_with_javascript_off(
     desk.click("input[name=_continue]")
     desk.wait_for_selector("text=not read by the source yet")
 
-    # 3. The source comes back with the code, reads the reply, answers with text and a photo.
+    # 3. The source comes back: first a typo (the whole code and one word more, so that any
+    # trace of what was typed would show in the sweep), then the code.
     page.goto(f"{base}/es/check/")
+    page.fill("#id_code", f"{code} typo")
+    page.click("main button[type=submit]")
+    assert "Este código no abre ningún envío" in page.inner_text("[role=alert]")
+    assert page.input_value("#id_code") == ""  # what was typed is not sent back
+    recorder.collect()
     page.fill("#id_code", code)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{base}/es/check/tip/")
@@ -152,6 +169,9 @@ def test_source_and_editor_converse_with_javascript_off(
     assert REPLY in page.inner_text("#replies")
     assert page.inner_text("#status") == "Recibido"
     assert "Archivo 1 (foto): limpio. Se quitó: ubicación (GPS)" in page.inner_text("#sent")
+    page.click("#answer button[type=submit]")  # empty: refused, explained
+    assert "El formulario está vacío" in page.inner_text("#answer")
+    recorder.collect()
     page.fill("#id_note", ANSWER)
     page.set_input_files("#id_files", [photo("IMG_second.jpg")])
     page.click("#answer button[type=submit]")
@@ -218,6 +238,7 @@ def test_source_and_editor_converse_with_javascript_off(
     }
     # The sweep sees what it should: the server's own log lines, the queue, the rows.
     assert b"source.signed_in" in logs and b"attachment.clean" in worker_log
+    assert b"Bad Request: /es/check/" in logs  # Django's request log, for the typo
     assert b"_kombu" in kept["redis"] and str(tip.pk).encode() in kept["database"]
     for where, data in kept.items():
         assert not [n for n in canaries if n in data], where

@@ -5,9 +5,13 @@ JavaScript off, with a real worker and a canary sweep, is in test_browser_follow
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import re
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -87,10 +91,22 @@ def test_sign_in_sets_one_cookie_holding_a_random_token(blob_dir):
     assert len(value) == 44 and code not in value
     for word in code.split():
         assert word not in value
-    # The row is found by the token's hash; it holds neither the token nor the code.
+    # The row is found by the token's hash: it holds neither the token nor the code.
     row = SourceSession.objects.get()
-    assert row.tip_id == tip.pk and value not in row.key
-    assert code.encode() not in bytes(row.sealed_identity)
+    assert row.tip_id == tip.pk
+    assert row.key == hashlib.sha256(base64.urlsafe_b64decode(value)).hexdigest()
+    assert value.encode() not in database_bytes()
+
+
+def test_over_https_the_cookie_is_secure_and_host_only(blob_dir, settings):
+    settings.HTTPS = True
+    _, code = submit()
+    client = Client()
+    response = client.post("/en/check/", {"code": code})
+    assert list(response.cookies) == ["__Host-tipline_source"]
+    morsel = response.cookies["__Host-tipline_source"]
+    assert morsel["secure"] and morsel["path"] == "/" and not morsel["domain"]
+    assert client.get("/en/check/tip/").status_code == 200
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])
@@ -154,9 +170,15 @@ def test_a_wrong_code_costs_what_a_right_one_costs(blob_dir, monkeypatch):
     assert abs(wrong - right) / right < 0.35, timings
 
 
-def test_cross_site_sign_in_is_refused(blob_dir):
+@pytest.mark.parametrize(
+    "headers",
+    [{"HTTP_SEC_FETCH_SITE": "cross-site"}, {"HTTP_ORIGIN": "https://evil.example"},
+     {"HTTP_SEC_FETCH_SITE": "same-site", "HTTP_ORIGIN": "null"}],
+)  # fmt: skip
+def test_cross_site_sign_in_is_refused(blob_dir, headers):
+    """Another site cannot sign a visitor into its own tip (their answers would go there)."""
     _, code = submit()
-    response = Client().post("/en/check/", {"code": code}, HTTP_SEC_FETCH_SITE="cross-site")
+    response = Client().post("/en/check/", {"code": code}, **headers)
     assert response.status_code == 403
     assert not response.cookies and not SourceSession.objects.exists()
 
@@ -210,14 +232,13 @@ def test_the_session_ends_after_inactivity_and_at_its_maximum(blob_dir, settings
     assert client.get("/en/check/tip/").status_code == 303
 
 
-def test_idle_timeout_is_at_most_thirty_minutes(monkeypatch):
-    from django.core.exceptions import ImproperlyConfigured
-
-    from tipline.env import env_int
-
-    monkeypatch.setenv("TIPLINE_SOURCE_SESSION_IDLE_SECONDS", "3600")
-    with pytest.raises(ImproperlyConfigured, match="at most 1800"):
-        env_int("TIPLINE_SOURCE_SESSION_IDLE_SECONDS", 1200, minimum=60, maximum=30 * 60)
+def test_idle_timeout_is_at_most_thirty_minutes():
+    """The settings refuse a longer one (read as production reads them, in a new process)."""
+    env = {**os.environ, "TIPLINE_SOURCE_SESSION_IDLE_SECONDS": "1801"}
+    result = subprocess.run([sys.executable, "-c", "import tipline.settings"], env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode != 0
+    assert "TIPLINE_SOURCE_SESSION_IDLE_SECONDS must be at most 1800" in result.stderr
 
 
 def test_expiry_task_deletes_ended_sessions(blob_dir, settings):
@@ -234,45 +255,68 @@ def test_expiry_task_deletes_ended_sessions(blob_dir, settings):
 def test_sign_out_ends_the_session_and_removes_the_cookie(blob_dir):
     _, code = submit()
     client = signed_in(code)
-    html = page(client)
-    response = client.post("/en/check/sign-out/", {"token": token(html)})
+    page(client)
+    response = client.post("/en/check/sign-out/", {})  # an old tab's form works too
     assert response.status_code == 303 and response["Location"] == "/en/check/?out=1"
     assert response.cookies[sources.COOKIE].value == ""
     assert not SourceSession.objects.exists()
     assert "You are signed out" in client.get("/en/check/?out=1").content.decode()
 
 
-def test_posts_without_the_page_token_or_from_another_site_are_refused(blob_dir):
+def test_signing_in_again_ends_the_previous_session(blob_dir):
     _, code = submit()
     client = signed_in(code)
+    first = SourceSession.objects.get().key
+    response = client.post("/en/check/", {"code": code})
+    assert response.status_code == 303
+    assert list(SourceSession.objects.values_list("key", flat=True)) != [first]
+    assert SourceSession.objects.count() == 1
+
+
+def test_posts_without_the_page_token_or_from_another_site_are_refused(blob_dir):
+    tip, code = submit()
+    reply = services.reply_add(tip=tip, author="editor", body="read me")
+    client = signed_in(code)
     html = page(client)
-    assert client.post("/en/check/sign-out/", {"token": "0" * 64}).status_code == 403
-    response = client.post("/en/check/sign-out/", {"token": token(html)},
-                           HTTP_SEC_FETCH_SITE="cross-site")  # fmt: skip
-    assert response.status_code == 403
+    delete = {"token": token(html), "reply": str(reply.pk)}
+    assert (
+        client.post("/en/check/tip/delete-reply/", {**delete, "token": "0" * 64}).status_code == 403
+    )
+    foreign = [{"HTTP_SEC_FETCH_SITE": "cross-site"}, {"HTTP_SEC_FETCH_SITE": "same-site"},
+               {"HTTP_ORIGIN": "https://evil.example"}]  # fmt: skip
+    for headers in foreign:
+        assert client.post("/en/check/tip/delete-reply/", delete, **headers).status_code == 403
+        assert client.post("/en/check/sign-out/", {}, **headers).status_code == 403
     response = client.post("/en/check/tip/", {"note": "x", "token": "f" * 64})
     assert response.status_code == 403
+    reply.refresh_from_db()
+    assert reply.source_deleted_at is None
     assert SourceSession.objects.exists() and not SourceMessage.objects.exists()
+    # The site's own posts: same-origin, or an Origin of "null" (our no-referrer policy).
+    same = {"HTTP_ORIGIN": "null"}
+    assert client.post("/en/check/tip/delete-reply/", delete, **same).status_code == 303
 
 
 def test_the_cookie_reaches_only_the_check_pages(blob_dir, monkeypatch):
     _, code = submit()
     client = signed_in(code)
-    seen: dict[str, dict[str, str]] = {}
-    from submissions.views import public
-
-    original = public._form_page
-
-    def spy(request, *args, **kwargs):
-        seen["submit"] = dict(request.COOKIES)
-        return original(request, *args, **kwargs)
-
-    monkeypatch.setattr(public, "_form_page", spy)
-    response = client.get("/en/")
-    assert seen["submit"] == {} and not response.cookies
     client.cookies["other"] = "tracking"
+    seen: dict[str, dict[str, str]] = {}
+    from submissions.views import followup, public
+
+    for module, name in ((public, "_form_page"), (followup, "_page")):
+        original = getattr(module, name)
+
+        def spy(request, *args, _original=original, _name=name, **kwargs):
+            seen[_name] = dict(request.COOKIES)
+            return _original(request, *args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    response = client.get("/en/")
+    assert seen["_form_page"] == {} and not response.cookies
     response = client.get("/en/check/tip/")
-    assert response.status_code == 200 and "other" not in response.cookies
+    assert response.status_code == 200
+    assert list(seen["_page"]) == [sources.COOKIE]  # not "other", nor anything else
 
 
 # -------------------------------------------------------------------- what the source sees
@@ -285,6 +329,7 @@ def test_the_cookie_reaches_only_the_check_pages(blob_dir, monkeypatch):
         ("in_review", "Being reviewed", "En revisión"),
         ("verifying", "Being reviewed", "En revisión"),
         ("published", "Closed", "Cerrado"),
+        ("dismissed", "Closed", "Cerrado"),
         ("spam", "Closed", "Cerrado"),
     ],
 )
@@ -310,6 +355,16 @@ def test_the_source_sees_what_was_removed_from_each_file(blob_dir):
     assert "File 3 (file) was not kept" in html
     es = page(client, "es")
     assert "Archivo 1 (foto): limpio. Se quitó: ubicación (GPS)" in es
+    # A report sealed before reports were sealed for sources: "cleaned", no claim either way.
+    photo = tip.attachments.get(position=1)
+    Attachment.objects.filter(pk=photo.pk).update(sealed_report=services.seal_json(
+        {"removed": ["EXIF tags: GPSInfo"]}, aad=crypto.binding("attachment", photo.pk, "report")
+    ))  # fmt: skip
+    html = page(client)
+    assert "File 1 (photo): cleaned.</li>" in html and "no identifying data" not in html
+    # A file the worker could not finish: kept for the newsroom, not "being cleaned" forever.
+    Attachment.objects.filter(pk=photo.pk).update(state="failed", reason="internal error")
+    assert "File 1 (photo): could not be cleaned automatically yet" in page(client)
 
 
 def test_replies_are_read_with_the_code_marked_read_and_deleted(blob_dir, newsroom_identity):
@@ -606,5 +661,38 @@ def test_language_links_stay_on_the_page(blob_dir):
     client = signed_in(code, "es")
     html = page(client, "es")
     assert 'href="/en/check/tip/" hreflang="en"' in html
-    refused = client.post("/es/check/sign-out/", {"token": "0" * 64}).content.decode()
-    assert 'href="/en/check/" hreflang="en"' in refused
+    refused = client.post("/es/check/sign-out/", {}, HTTP_SEC_FETCH_SITE="cross-site")
+    refused = refused.content.decode()
+    assert 'href="/en/check/" hreflang="en"' in refused  # not to the sign-out post
+
+
+def test_an_answer_posted_after_the_session_ended_is_given_back_not_lost(blob_dir):
+    _, code = submit()
+    client = signed_in(code, "es")
+    html = page(client, "es")
+    SourceSession.objects.all().delete()  # timed out while the source was writing
+    photo = SimpleUploadedFile("IMG_late.jpg", fixtures.jpeg_with_gps())
+    data = {"token": token(html), "note": "MY LONG ACCOUNT", "links": "example.com/x",
+            "files": [photo]}  # fmt: skip
+    response = client.post("/es/check/tip/", data)
+    assert response.status_code == 401
+    body = response.content.decode()
+    assert "NO se envió" in body and "MY LONG ACCOUNT" in body and "example.com/x" in body
+    assert not SourceMessage.objects.exists() and Attachment.objects.count() == 0
+    from django.conf import settings
+
+    assert not [p for p in blob_dir.rglob("*") if p.is_file()]
+    assert not [p for p in settings.SPOOL_DIR.rglob("*") if p.is_file()]  # discarded unread
+
+
+def test_messages_from_the_source_stay_unread_for_an_editor_who_cannot_open_them(
+    blob_dir, newsroom_identity
+):
+    tip, code = submit()
+    client = signed_in(code)
+    client.post("/en/check/tip/", {"token": token(page(client)), "note": NOTE})
+    locked = make_staff("newcomer", None)  # signed in, but not granted the newsroom key
+    staff = sign_in(locked)
+    html = staff.get(f"/staff/submissions/tip/{tip.pk}/change/").content.decode()
+    assert NOTE not in html and "locked" in html
+    assert SourceMessage.objects.get().read_at is None

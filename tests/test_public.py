@@ -383,3 +383,19 @@ def test_links_with_backslashes_are_refused(client, blob_dir):
     response = post(client, "en", links="https://evil.example\\@good.example/")
     assert response.status_code == 400 and "is not a web address" in response.content.decode()
     assert not Tip.objects.exists()
+
+
+def test_every_message_has_its_spanish_translation_and_the_catalogue_is_compiled(tmp_path):
+    """No message shows in English on the Spanish site, and the compiled catalogue served is
+    the one the translations say (msgfmt, as `make messages` runs it)."""
+    import subprocess
+
+    from tests.tools import require
+
+    po = Path(__file__).resolve().parent.parent / "locale/es/LC_MESSAGES/django.po"
+    compiled = tmp_path / "django.mo"
+    result = subprocess.run([require("msgfmt"), "--check-format", "--statistics", "-o",
+                             str(compiled), str(po)], capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
+    assert compiled.read_bytes() == po.with_suffix(".mo").read_bytes(), "run `make messages`"

@@ -8,6 +8,7 @@ can act in a source's name.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -41,8 +42,14 @@ View = Callable[..., HttpResponse]
 
 
 def _cross_site(request: HttpRequest) -> bool:
-    """A post another site made the browser send (Fetch Metadata; Tor Browser sends it)."""
-    return request.META.get("HTTP_SEC_FETCH_SITE", "same-origin") not in ("same-origin", "none")
+    """A post another site made the browser send: by Fetch Metadata (Tor Browser and current
+    browsers send it), else by an Origin naming another site ("null" under our no-referrer
+    policy says nothing either way)."""
+    fetch_site = request.META.get("HTTP_SEC_FETCH_SITE")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    origin = request.META.get("HTTP_ORIGIN", "null")
+    return origin != "null" and origin != f"{request.scheme}://{request.get_host()}"
 
 
 def _refused(request: HttpRequest) -> HttpResponse:
@@ -63,8 +70,12 @@ def _check_page(request: HttpRequest, *, error: str = "", notice: str = "",
     return render(request, "submissions/check.html", context, status=status)
 
 
+def _cookie(request: HttpRequest) -> str | None:
+    return request.COOKIES.get(sources.cookie_name())
+
+
 def _forget_cookie(response: HttpResponse) -> None:
-    response.delete_cookie(sources.COOKIE, path="/", samesite="Strict")
+    response.delete_cookie(sources.cookie_name(), path="/", samesite="Strict")
 
 
 def _to(name: str, query: str = "") -> HttpResponseRedirect:
@@ -78,17 +89,19 @@ def _to(name: str, query: str = "") -> HttpResponseRedirect:
 @require_http_methods(["GET", "POST"])
 def check(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        if sources.open_session(request.COOKIES.get(sources.COOKIE)) is not None:
+        if sources.open_session(_cookie(request)) is not None:
             return _to("public:followup")
         notice = session_ended_message() if request.GET.get("ended") else ""
         if request.GET.get("out"):
             notice = _("You are signed out. If this is a shared device, close the browser now.")
         response = _check_page(request, notice=notice)
-        if request.COOKIES.get(sources.COOKIE):  # a session that ended: its cookie goes too
+        if _cookie(request):  # a session that ended: its cookie goes too
             _forget_cookie(response)
         return response
     if _cross_site(request):
         return _refused(request)
+    if (previous := sources.open_session(_cookie(request))) is not None:
+        sources.sign_out(previous)  # one session per browser: the old one ends here
     try:
         cookie = sources.sign_in(request.POST.get("code", ""))
     except sources.TooOften as exc:
@@ -100,19 +113,23 @@ def check(request: HttpRequest) -> HttpResponse:
         return _check_page(request, error=wrong_code_message(), status=400)
     response = _to("public:followup")
     # A browser-session cookie (no expiry): the server ends the session well before.
-    response.set_cookie(sources.COOKIE, cookie, path="/", secure=settings.HTTPS, httponly=True,
-                        samesite="Strict")  # fmt: skip
+    response.set_cookie(sources.cookie_name(), cookie, path="/", secure=settings.HTTPS,
+                        httponly=True, samesite="Strict")  # fmt: skip
     return response
 
 
-def _signed_in(view: View) -> View:
-    """The view gets the session; a post must come from its own page, with its token."""
+def _signed_in(view: View, *, gives_back: bool = False) -> View:
+    """The view gets the session; a post must come from this site. Without a session, a
+    post that `gives_back` the source's text says it was not sent, and shows the text."""
 
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        session = sources.open_session(request.COOKIES.get(sources.COOKIE))
+        session = sources.open_session(_cookie(request))
         if session is None:
-            upload_state(request).discard()
-            response = _to("public:check", "ended=1")
+            if gives_back and request.method == "POST":
+                response = _not_sent(request)
+            else:
+                upload_state(request).discard()
+                response = _to("public:check", "ended=1")
             _forget_cookie(response)
             return response
         if request.method == "POST" and _cross_site(request):
@@ -122,6 +139,21 @@ def _signed_in(view: View) -> View:
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
     return wrapped
+
+
+def _not_sent(request: HttpRequest) -> HttpResponse:
+    """An answer posted after the session ended (a long text, a slow connection): not sent,
+    and said so, with what the source wrote given back to copy (kept nowhere; the files are
+    discarded unread)."""
+    data, _files, _error, _status = read_upload(request)
+    upload_state(request).discard()
+    context = {
+        "form": CodeForm(), "language_view": "public:check",
+        "error": _("Your answer was NOT sent: you were signed out after a while without "
+                   "activity. Copy your text below, enter your code again and send it again."),
+        "unsent": kept_fields(data),
+    }  # fmt: skip
+    return render(request, "submissions/check.html", context, status=401)
 
 
 def _token_ok(request: HttpRequest, session: sources.Session) -> bool:
@@ -145,11 +177,21 @@ def _page(request: HttpRequest, session: sources.Session, *, form: TipForm | Non
 
 
 @csrf_exempt  # the session's own token is checked instead (see _signed_in)
+@sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
-@_signed_in
-def followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
+def followup(request: HttpRequest) -> HttpResponse:
+    return _signed_in(_followup, gives_back=True)(request)
+
+
+def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
     if request.method == "GET":
         return _page(request, session)
+    throttle = f"tip:{session.tip.pk}:message"
+    limit = {"limit": settings.SOURCE_MESSAGES_PER_HOUR, "window": sources.HOUR}
+    if wait := sources.waiting(throttle, **limit):  # before the upload is read and stored
+        upload_state(request).discard()
+        return _page(request, session, status=429,
+                     error=too_often_message(wait, what="message"))  # fmt: skip
     data, files, error, status = read_upload(request)
     if data is not None and not _token_ok(request, session):
         upload_state(request).discard()
@@ -161,13 +203,6 @@ def followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
         upload_state(request).discard()
         return _page(request, session, form=form, status=400)
     try:
-        sources.take(f"tip:{session.tip.pk}:message", limit=settings.SOURCE_MESSAGES_PER_HOUR,
-                     window=sources.HOUR)  # fmt: skip
-    except sources.Busy as exc:
-        upload_state(request).discard()
-        return _page(request, session, form=kept_fields(data), status=429,
-                     error=too_often_message(exc.retry_after, what="message"))  # fmt: skip
-    try:
         services.source_message_add(
             tip_id=session.tip.pk,
             note=form.cleaned_data["note"],
@@ -177,10 +212,14 @@ def followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
     except Exception as exc:  # noqa: BLE001 - the source gets a clear page, never a 500
         upload_state(request).discard()
         return _page(request, session, form=form, status=503, error=store_failed_message(exc))
+    # Counted once sent; if a parallel answer took the last slot, this one is stored anyway.
+    with contextlib.suppress(sources.Busy):
+        sources.take(throttle, **limit)
     return _to("public:followup", "sent=1")
 
 
 @csrf_exempt  # the session's own token is checked instead
+@sensitive_post_parameters()
 @require_POST
 @_signed_in
 def reply_delete(request: HttpRequest, session: sources.Session) -> HttpResponse:
@@ -197,12 +236,13 @@ def reply_delete(request: HttpRequest, session: sources.Session) -> HttpResponse
     return _to("public:followup")
 
 
-@csrf_exempt  # the session's own token is checked instead
+# No token needed: signing out is always safe to do, even from a page left open in an old
+# tab (a post from another site is still refused, by _signed_in).
+@csrf_exempt
+@sensitive_post_parameters()
 @require_POST
 @_signed_in
 def sign_out(request: HttpRequest, session: sources.Session) -> HttpResponse:
-    if not _token_ok(request, session):
-        return _refused(request)
     sources.sign_out(session)
     response = _to("public:check", "out=1")
     _forget_cookie(response)
