@@ -206,6 +206,33 @@ def test_curl_tip_is_cleaned_within_ten_seconds_and_stored_encrypted(portal, tmp
     assert NOTE.encode() in age_decrypt(tmp_path / "note.age", newsroom)
 
 
+def test_curl_source_comes_back_with_the_code_and_answers(portal, tmp_path):
+    """The follow-up on the embedded default (SQLite, filesystem broker): sign in with the
+    code, see the file cleaned, answer with a photo that the worker cleans too."""
+    jar, photo = tmp_path / "jar", tmp_path / "IMG_more.jpg"
+    photo.write_bytes(fixtures.jpeg_with_gps())
+
+    def curl(*args: str) -> str:
+        command = [require("curl"), "--silent", "--show-error", "--fail-with-body", *args]
+        return subprocess.run(command, capture_output=True, check=True, timeout=30).stdout.decode()
+
+    sent = curl("-F", f"files=@{photo};type=image/jpeg", f"{portal.url}/en/")
+    code = re.search(r'id="receipt-code">([a-z ]+)<', sent).group(1)
+    signed = curl("-c", str(jar), "-b", str(jar), "-L", "--data-urlencode", f"code={code}",
+                  f"{portal.url}/en/check/")  # fmt: skip
+    assert "Your tip" in signed and "tipline_source" in jar.read_text()
+    form_token = re.search(r'name="token" value="([0-9a-f]{64})"', signed).group(1)
+
+    def page() -> str:
+        return curl("-b", str(jar), f"{portal.url}/en/check/tip/")
+
+    assert wait_for(lambda: "File 1 (photo): cleaned. Removed: location" in page(), timeout=20)
+    curl("-b", str(jar), "-F", f"token={form_token}", "-F", "note=more",
+         "-F", f"files=@{photo};type=image/jpeg", f"{portal.url}/en/check/tip/")  # fmt: skip
+    assert wait_for(lambda: "File 2 (photo): cleaned. Removed: location" in page(), timeout=20)
+    assert code.encode() not in (portal.data_dir / "tipline.sqlite3").read_bytes()
+
+
 def test_malformed_http_leaves_no_address_in_logs(portal):
     port = int(portal.url.rsplit(":", 1)[1])
     for request in (b"GARBAGE\r\n\r\n", b"GET /es/ HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"):

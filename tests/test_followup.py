@@ -159,7 +159,7 @@ def test_a_wrong_code_costs_what_a_right_one_costs(blob_dir, monkeypatch):
     monkeypatch.setattr(receipts, "_stretch",
                         lambda text, salt: calls.append(1) or stretch(text, salt))  # fmt: skip
     timings: dict[str, list[float]] = {"right": [], "wrong": []}
-    for _ in range(3):
+    for _ in range(5):
         for kind, entered in (("right", code), ("wrong", receipts.generate()), ("wrong", "")):
             calls.clear()
             started = time.perf_counter()
