@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Tags, register
 
 from tipline.env import reads_models_only
 
@@ -39,3 +39,36 @@ def keys_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+@register()
+def debug_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Debug pages show settings, request data and tracebacks with local variables: never on
+    a production role (a separate public or staff process)."""
+    if settings.DEBUG and settings.ROLE in ("public", "staff"):
+        return [Error("TIPLINE_DEBUG is on in a production role",
+                      hint="unset TIPLINE_DEBUG (debug only with TIPLINE_ROLE=all, locally)",
+                      id="submissions.E004")]  # fmt: skip
+    return []
+
+
+@register(Tags.security, deploy=True)
+def bucket_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Asks the S3 server itself whether the bucket is readable by anyone: its ACL grants and
+    its bucket policy. Blobs are ciphertext, but their number, sizes and times are not public
+    business. Run by `check --deploy` and at every start of a production process."""
+    if settings.STORAGE_BACKEND != "s3" or reads_models_only():
+        return []
+    from .storage import bucket_exposure
+
+    try:
+        exposure = bucket_exposure()
+    except Exception as exc:  # noqa: BLE001 - unreachable storage is its own error
+        return [Error(f"cannot ask the S3 server about the bucket ({type(exc).__name__})",
+                      hint="check TIPLINE_S3_* and that the bucket exists",
+                      id="submissions.E006")]  # fmt: skip
+    if exposure:
+        return [Error(f"the S3 bucket is public: {exposure}",
+                      hint="make it private (MinIO: mc anonymous set none ALIAS/BUCKET) and "
+                      "remove public grants and policies", id="submissions.E005")]  # fmt: skip
+    return []

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from django.core.files import File
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ def save(content: File) -> str:
 def walk(directory: str = "") -> Iterator[str]:
     """Every blob name in storage (filesystem and S3 alike, through the storage API)."""
     store = blobs()
-    if directory == "" and not store.exists(""):
+    # A filesystem root may not exist yet; a bucket has no "" key to ask about (S3 refuses it).
+    if directory == "" and isinstance(store, FileSystemStorage) and not store.exists(""):
         return
     dirs, files = store.listdir(directory)
     for name in files:
@@ -85,3 +86,38 @@ def save_spool(spool: Spool) -> str:
         return save(spool)
     finally:
         spool.close()
+
+
+ALL_USERS = {"http://acs.amazonaws.com/groups/global/AllUsers",
+             "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"}  # fmt: skip
+
+
+def bucket_exposure() -> str:
+    """What makes the S3 bucket readable by others ("" if nothing): a grant to everyone in its
+    ACL, or a bucket policy allowing anyone ("Principal": "*")."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    store = blobs()
+    client = store.connection.meta.client  # type: ignore[attr-defined]
+    bucket = store.bucket_name  # type: ignore[attr-defined]
+    acl = client.get_bucket_acl(Bucket=bucket)
+    for grant in acl.get("Grants", []):
+        if grant.get("Grantee", {}).get("URI") in ALL_USERS:
+            return f"its ACL grants {grant.get('Permission')} to everyone"
+    try:
+        policy = json.loads(client.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchBucketPolicy", "NoSuchPolicy"):
+            return ""
+        raise
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal")
+        anyone = principal == "*" or (isinstance(principal, dict) and "*" in (
+            principal.get("AWS") if isinstance(principal.get("AWS"), list)
+            else [principal.get("AWS")]
+        ))  # fmt: skip
+        if statement.get("Effect") == "Allow" and anyone:
+            return "its bucket policy allows anyone"
+    return ""

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -75,7 +76,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_python(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Run `python ARGS` from the project root, output to `log`."""
+    """Run `python ARGS` from the project root, output to `log`. Without the browser tests'
+    DJANGO_ALLOW_ASYNC_UNSAFE: servers and workers refuse to start with it (async.E001)."""
+    env = {k: v for k, v in env.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -133,3 +136,42 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> I
         yield process
     finally:
         stop_process(process, signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[str]:
+    """moto's standalone S3-compatible server, as a separate process over HTTP."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        server = str(Path(sys.executable).parent / "moto_server")
+        process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=out,
+                                   stderr=out)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        assert wait_for(up, timeout=30), log.read_text()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def s3_client(url: str):
+    import boto3
+
+    keys = {"aws_access_key_id": "tipline", "aws_secret_access_key": "tipline-secret"}
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys)

@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             "tipline",
             "worker",
             "--beat",
+            "--queues",  # one worker does everything here, the digest's queue included
+            "celery,notify",
             "--loglevel",
             "INFO",
             "--concurrency",

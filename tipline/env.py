@@ -38,8 +38,9 @@ def env_optional(name: str) -> str | None:
     return _raw(name)
 
 
-def env_secret(name: str) -> str:
-    """A secret from NAME or from the file NAME_FILE; missing is an error."""
+def env_secret(name: str, default: str | None = None) -> str:
+    """A secret from NAME or from the file NAME_FILE; missing is an error (or `default`:
+    for a URL that holds a password in production and none in development)."""
     value = _raw(name)
     path = _raw(f"{name}_FILE")
     if value is not None and path is not None:
@@ -49,6 +50,8 @@ def env_secret(name: str) -> str:
             value = Path(path).read_text().strip()
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {exc}") from exc
+    if not value and default is not None:
+        return default
     if not value:
         if reads_models_only():
             return secrets.token_urlsafe(48)  # thrown away with the process

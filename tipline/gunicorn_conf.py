@@ -1,5 +1,12 @@
 """Gunicorn settings shared by the embedded default and the Docker image.
 
+Sources upload over Tor: slowly, for minutes. With threaded workers ("gthread") a slow body
+holds one thread of a worker, never the worker: the other threads go on serving. Workers and
+threads per worker are TIPLINE_WEB_WORKERS and TIPLINE_WEB_THREADS (2 and 32: 64 uploads at once
+before a new request waits). Bodies are never spooled to disk in clear by gunicorn, which
+streams them to Django, whose only upload handler encrypts as it reads
+(submissions/uploads.py).
+
 Gunicorn logs the client address on malformed requests ("Invalid request from ip=..."), and
 its access log records addresses by design. Here the access log is a no-op and every error-log
 line has addresses redacted before it is written.
@@ -8,6 +15,7 @@ line has addresses redacted before it is written.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
@@ -43,3 +51,7 @@ class PrivateLogger(Logger):
 logger_class = "tipline.gunicorn_conf.PrivateLogger"
 accesslog = None
 worker_class = "gthread"
+workers = int(os.environ.get("TIPLINE_WEB_WORKERS", "2"))
+threads = int(os.environ.get("TIPLINE_WEB_THREADS", "32"))
+# Idle keep-alive connections are closed soon.
+keepalive = 5

@@ -83,9 +83,10 @@ TEMPLATES = [
     },
 ]
 
+# The URL holds the database password in production: it can come from a file (_FILE).
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("TIPLINE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'tipline.sqlite3'}"),
+        env_secret("TIPLINE_DATABASE_URL", f"sqlite:///{DATA_DIR / 'tipline.sqlite3'}"),
         conn_max_age=env_int("TIPLINE_DB_CONN_MAX_AGE", 0),
     )
 }
@@ -137,7 +138,7 @@ if STORAGE_BACKEND == "s3":
             "region_name": env_optional("TIPLINE_S3_REGION"),
             "access_key": env_secret("TIPLINE_S3_ACCESS_KEY"),
             "secret_key": env_secret("TIPLINE_S3_SECRET_KEY"),
-            "default_acl": None,
+            "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
             # Reads spill to a temporary file past 1 MiB instead of holding a whole blob in
@@ -207,7 +208,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 
 # --- Celery -----------------------------------------------------------------------------------
 # Messages carry attachment ids only. The embedded default uses kombu's filesystem transport.
-CELERY_BROKER_URL = env_str("TIPLINE_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_secret("TIPLINE_BROKER_URL", "filesystem://")  # a password: _FILE
 _queue_dir = DATA_DIR / "queue"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
@@ -231,6 +232,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The digest goes out by e-mail: it runs on its own queue, so the workers that parse hostile
+# files can live on a network with no way out (docker-compose.yml: `notifier`).
+CELERY_TASK_ROUTES = {"newsroom.send_digest": {"queue": "notify"}}
 CELERY_TASK_TIME_LIMIT = env_int("TIPLINE_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 # A claimed attachment whose worker vanished becomes claimable again after this many seconds.

@@ -3,11 +3,23 @@
 from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path
+from django.views.decorators.http import require_GET
 
 from submissions.views.public import root
 
-urlpatterns: list[URLPattern | URLResolver] = []
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    """For the container's health check: the process answers and reaches its database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
+urlpatterns: list[URLPattern | URLResolver] = [path("healthz", healthz, name="healthz")]
 
 if settings.ROLE in ("public", "all"):
     urlpatterns += [path("", root, name="root")]
