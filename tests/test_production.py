@@ -307,3 +307,18 @@ def test_a_public_bucket_stops_the_processes(s3_storage, s3_server):
         "Resource": f"arn:aws:s3:::{s3_storage}/*"}]}  # fmt: skip
     client.put_bucket_policy(Bucket=s3_storage, Policy=json.dumps(policy))
     assert errors() == ["submissions.E005"]
+
+
+def test_the_digest_has_its_own_queue_so_workers_need_no_way_out(compose):
+    from tipline.celery import app
+
+    router = app.amqp.router
+    assert router.route({}, "newsroom.send_digest")["queue"].name == "notify"
+    assert router.route({}, "submissions.scrub_attachment")["queue"].name == "celery"
+    services = compose["services"]
+    assert services["worker"]["command"][services["worker"]["command"].index("--queues") + 1] == (
+        "celery")  # fmt: skip
+    notifier = services["notifier"]["command"]
+    assert notifier[notifier.index("--queues") + 1] == "notify"
+    assert "intake_key" not in services["notifier"].get("secrets", [])
+    assert '"celery,notify"' in (ROOT / "tipline/embedded.py").read_text()  # make run: both

@@ -243,3 +243,44 @@ def test_a_tip_through_the_production_topology(stack, tmp_path):
     # Nothing of the source in any process's log.
     for service in stack.processes:
         assert NOTE not in stack.log(service) and "IMG_0042" not in stack.log(service)
+
+
+def test_slow_uploads_do_not_starve_the_public_site(stack):
+    """Six sources on slow Tor circuits, each in the middle of an upload, against one worker
+    process (8 threads): a seventh still gets the form at once, and nothing they are sending
+    is on disk in clear meanwhile."""
+    import socket
+
+    port = stack.ports["web-public"]
+    boundary = "tiplineslowupload"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+            f"filename=\"slow.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()  # fmt: skip
+    canary = b"CANARY-SLOW-UPLOAD"
+    chunk = fixtures.jpeg_with_gps()[:2000] + canary * 4000  # 74 kB of the file so far
+    slow = []
+    try:
+        for _ in range(6):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(
+                f"POST /en/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                f"boundary={boundary}\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n".encode()
+                + head + chunk
+            )  # fmt: skip
+            slow.append(sock)
+        time.sleep(1)  # they are all being read now, each by one thread
+        started = time.monotonic()
+        answer = requests.get(f"{stack.url('web-public')}/es/", timeout=10)
+        waited = time.monotonic() - started
+        assert answer.status_code == 200 and waited < 2, waited
+        data_dir = Path(stack.env["web-public"]["TIPLINE_DATA_DIR"])
+        on_disk = [p for p in data_dir.rglob("*") if p.is_file() and canary in p.read_bytes()]
+        assert on_disk == []
+        spooled = [p for p in data_dir.rglob("*.age") if p.is_file()]
+        assert spooled  # the uploads are being written, as ciphertext
+    finally:
+        for sock in slow:
+            sock.close()
+    # The sources gave up: what they had sent is discarded, and the site is fine.
+    data_dir = Path(stack.env["web-public"]["TIPLINE_DATA_DIR"])
+    assert wait_for(lambda: not [p for p in data_dir.rglob("*.age") if p.is_file()], timeout=30)
+    assert requests.get(f"{stack.url('web-public')}/en/", timeout=10).status_code == 200
