@@ -42,8 +42,8 @@ from .scrub.report import source_kinds
 logger = logging.getLogger(__name__)
 
 COOKIE = "tipline_source"
-# Over HTTPS the "__Host-" prefix: the browser then refuses one set by a sibling domain (a
-# planted session) and one without Secure or with a Domain.
+# Over HTTPS or an onion service the "__Host-" prefix: the browser then refuses one set by a
+# sibling domain (a planted session) and one without Secure or with a Domain.
 SECURE_COOKIE = "__Host-" + COOKIE
 TOKEN_BYTES = 32
 # A code is 7 words of at most 9 letters; anything longer is still checked, cut to this.
@@ -64,7 +64,7 @@ class TooOften(Busy):
 
 
 def cookie_name() -> str:
-    return SECURE_COOKIE if settings.HTTPS else COOKIE
+    return SECURE_COOKIE if settings.SECURE_COOKIES else COOKIE
 
 
 # ------------------------------------------------------------------------------ throttles

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import secrets
 import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
@@ -45,7 +46,64 @@ def walk(directory: str = "") -> Iterator[str]:
 
 
 def open_blob(name: str) -> BinaryIO:
-    return blobs().open(name, "rb")
+    """The blob's ciphertext, seekable. From S3, read by ranges as it is read (RangedObject):
+    django-storages' own file would download the whole object first, for every open."""
+    store = blobs()
+    connection = getattr(store, "connection", None)
+    if connection is None:
+        return store.open(name, "rb")
+    key = store._normalize_name(name)  # type: ignore[attr-defined]  # with its location prefix
+    return RangedObject(connection.meta.client, store.bucket_name, key)  # type: ignore[attr-defined]
+
+
+class RangedObject(io.RawIOBase):
+    """A read-only, seekable view of an S3 object: each read asks for the byte range it needs
+    (one block at a time, the last block kept), so a player seeking in a 2 GB video, or the
+    worker reading an MP4's index at its end, fetches what it reads and no more."""
+
+    BLOCK = 4 * 1024 * 1024
+
+    def __init__(self, client: Any, bucket: str, key: str) -> None:
+        self._client, self._bucket, self._key = client, bucket, key
+        head = client.head_object(Bucket=bucket, Key=key)
+        self.size = int(head["ContentLength"])
+        self._position = 0
+        self._block_start = -1
+        self._block = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def _fetch(self, start: int) -> None:
+        end = min(start + self.BLOCK, self.size) - 1
+        answer = self._client.get_object(Bucket=self._bucket, Key=self._key,
+                                         Range=f"bytes={start}-{end}")  # fmt: skip
+        self._block_start, self._block = start, answer["Body"].read()
+
+    def readinto(self, buffer: Any) -> int:
+        if self._position >= self.size:
+            return 0
+        offset = self._position - self._block_start
+        if self._block_start < 0 or not 0 <= offset < len(self._block):
+            self._fetch(self._position - self._position % self.BLOCK)
+            offset = self._position - self._block_start
+        count = min(len(buffer), len(self._block) - offset)
+        buffer[:count] = self._block[offset : offset + count]
+        self._position += count
+        return count
 
 
 def delete(name: str) -> None:

@@ -98,8 +98,8 @@ def test_sign_in_sets_one_cookie_holding_a_random_token(blob_dir):
     assert value.encode() not in database_bytes()
 
 
-def test_over_https_the_cookie_is_secure_and_host_only(blob_dir, settings):
-    settings.HTTPS = True
+def test_over_https_or_onion_the_cookie_is_secure_and_host_only(blob_dir, settings):
+    settings.SECURE_COOKIES = True  # TIPLINE_HTTPS or TIPLINE_ONION
     _, code = submit()
     client = Client()
     response = client.post("/en/check/", {"code": code})

@@ -322,3 +322,37 @@ def test_the_digest_has_its_own_queue_so_workers_need_no_way_out(compose):
     assert notifier[notifier.index("--queues") + 1] == "notify"
     assert "intake_key" not in services["notifier"].get("secrets", [])
     assert '"celery,notify"' in (ROOT / "tipline/embedded.py").read_text()  # make run: both
+
+
+def test_blobs_are_read_by_ranges_not_downloaded_whole(s3_storage, s3_server, monkeypatch):
+    """A player seeking near the end of a big video, or the worker reading an MP4's index,
+    fetches the blocks it reads, not the whole object."""
+    from django.core.files.base import ContentFile
+
+    from submissions import crypto, storage
+
+    plain = os.urandom(3 * 1024 * 1024 + 12345)
+    identity = crypto.Identity.generate()
+    sealed = crypto.seal_bytes(plain, recipients=[identity.recipient], aad="blob")
+    name = storage.save(ContentFile(sealed, name="x"))
+    monkeypatch.setattr(storage.RangedObject, "BLOCK", 256 * 1024)
+    ranges: list[str] = []
+    blob = storage.open_blob(name)
+    original = blob._client.get_object
+
+    def get_object(**kwargs):
+        ranges.append(kwargs.get("Range", "everything"))
+        return original(**kwargs)
+
+    monkeypatch.setattr(blob._client, "get_object", get_object)
+    reader = crypto.open_seekable(blob, identities=[identity], aad="blob")
+    reader.seek(len(plain) - 1000)
+    assert reader.read(1000) == plain[-1000:]
+    fetched = sum(int(r.split("-")[1]) - int(r.split("=")[1].split("-")[0]) + 1 for r in ranges)
+    assert "everything" not in ranges and fetched <= 3 * 256 * 1024, ranges
+    reader.seek(12345)
+    assert reader.read(70_000) == plain[12345:82345]
+    blob.seek(0)
+    assert blob.read() == sealed  # and whole, when read whole
+    with storage.open_blob(name) as again:
+        assert b"".join(crypto.iter_plaintext(again, identities=[identity], aad="blob")) == plain

@@ -264,9 +264,15 @@ DEFAULT_FROM_EMAIL = env_str("TIPLINE_EMAIL_FROM", "tipline@localhost")
 
 # --- HTTP hardening ---------------------------------------------------------------------------
 HTTPS = env_bool("TIPLINE_HTTPS", True)
+# Served as onion services, over plain HTTP: Tor encrypts and authenticates end to end, and Tor
+# Browser treats onion sites as secure contexts, so cookies are still marked Secure; there is
+# no TLS to redirect to and no HSTS to send (Django's two checks for them are silenced).
+ONION = env_bool("TIPLINE_ONION", False)
+SECURE_COOKIES = HTTPS or ONION
 SECURE_SSL_REDIRECT = HTTPS
-SESSION_COOKIE_SECURE = HTTPS
-CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"] if ONION and not HTTPS else []
 SECURE_HSTS_SECONDS = env_int("TIPLINE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 # Only adds the directive; submitting the domain to the preload list stays a deliberate act.

@@ -113,7 +113,7 @@ def check(request: HttpRequest) -> HttpResponse:
         return _check_page(request, error=wrong_code_message(), status=400)
     response = _to("public:followup")
     # A browser-session cookie (no expiry): the server ends the session well before.
-    response.set_cookie(sources.cookie_name(), cookie, path="/", secure=settings.HTTPS,
+    response.set_cookie(sources.cookie_name(), cookie, path="/", secure=settings.SECURE_COOKIES,
                         httponly=True, samesite="Strict")  # fmt: skip
     return response
 
