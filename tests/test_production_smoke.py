@@ -67,16 +67,17 @@ def _database() -> None:
 
 
 def _argv(command: list[str], port: int | None, root: Path) -> list[str]:
-    """The compose command, run with this interpreter on this machine."""
-    argv = [str(part) for part in command]
-    if argv[0] in ("gunicorn", "celery"):
-        argv = [sys.executable, "-m", *argv]
-    elif argv[0] == "python":
-        argv = [sys.executable, *argv[1:]]
-    argv = [f"127.0.0.1:{port}" if part == "0.0.0.0:8000" else part for part in argv]
+    """The compose command, run with this interpreter on this machine: the container's paths
+    and address replaced by this run's (before the interpreter's own path is put in front)."""
     container_tmp = "/tmp/"  # noqa: S108 - a path inside the container, replaced here
-    return [str(root / "celerybeat-schedule") if part.startswith(container_tmp) else part
-            for part in argv]  # fmt: skip
+    argv = [str(root / "celerybeat-schedule") if str(part).startswith(container_tmp)
+            else f"127.0.0.1:{port}" if part == "0.0.0.0:8000" else str(part)
+            for part in command]  # fmt: skip
+    if argv[0] in ("gunicorn", "celery"):
+        return [sys.executable, "-m", *argv]
+    if argv[0] == "python":
+        return [sys.executable, *argv[1:]]
+    return argv
 
 
 @pytest.fixture(scope="module")
