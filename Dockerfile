@@ -3,7 +3,7 @@
 #
 # Multi-stage: wheels are built in the first stage, the final one gets the installed packages
 # only (no compiler, no pip cache, no build tools). Base images are pinned to an exact release
-# (update them together, on purpose). No secret is in any layer: static files are collected
+# (update them together, on purpose). BuildKit (Docker's default builder) is needed. No secret is in any layer: static files are collected
 # with throwaway values, and every secret comes at run time from a file (*_FILE).
 FROM python:3.11.14-slim-bookworm AS build
 WORKDIR /build
@@ -19,9 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=tipline.
 RUN groupadd --system --gid 10001 tipline \
     && useradd --system --uid 10001 --gid tipline --home /app --shell /usr/sbin/nologin tipline
 WORKDIR /app
-COPY --from=build /wheels /wheels
-RUN pip install --no-index /wheels/* && rm -rf /wheels \
-    && pip uninstall -y pip setuptools wheel 2>/dev/null || true
+# The wheels are mounted from the build stage, not copied: no layer keeps them.
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels pip install --no-index /wheels/*
 COPY --chown=root:root . .
 # Static files are collected at build time with throwaway secrets (not kept in the image).
 RUN TIPLINE_SECRET_KEY=build TIPLINE_RECEIPT_SALT=build TIPLINE_STATIC_ROOT=/app/static-root \

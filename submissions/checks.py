@@ -43,10 +43,12 @@ def keys_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 @register()
 def debug_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Debug pages show settings, request data and tracebacks with local variables: never on
-    a production role (a separate public or staff process)."""
-    if settings.DEBUG and settings.ROLE in ("public", "staff"):
-        return [Error("TIPLINE_DEBUG is on in a production role",
+    """Debug pages show settings, request data and tracebacks with local variables: never in
+    production (a separate public or staff process, or any process of an HTTPS or onion
+    deployment: workers and beat too)."""
+    production = settings.ROLE in ("public", "staff") or settings.HTTPS or settings.ONION
+    if settings.DEBUG and production:
+        return [Error("TIPLINE_DEBUG is on in production (a public or staff role, HTTPS or onion)",
                       hint="unset TIPLINE_DEBUG (debug only with TIPLINE_ROLE=all, locally)",
                       id="submissions.E004")]  # fmt: skip
     return []

@@ -65,7 +65,10 @@ class RangedObject(io.RawIOBase):
 
     def __init__(self, client: Any, bucket: str, key: str) -> None:
         self._client, self._bucket, self._key = client, bucket, key
-        head = client.head_object(Bucket=bucket, Key=key)
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:  # botocore's errors: storage failed, not the file
+            raise OSError(f"S3 read failed ({type(exc).__name__})") from exc
         self.size = int(head["ContentLength"])
         self._position = 0
         self._block_start = -1
@@ -89,21 +92,31 @@ class RangedObject(io.RawIOBase):
 
     def _fetch(self, start: int) -> None:
         end = min(start + self.BLOCK, self.size) - 1
-        answer = self._client.get_object(Bucket=self._bucket, Key=self._key,
-                                         Range=f"bytes={start}-{end}")  # fmt: skip
-        self._block_start, self._block = start, answer["Body"].read()
+        try:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._key,
+                                             Range=f"bytes={start}-{end}")  # fmt: skip
+            block = answer["Body"].read()
+        except Exception as exc:  # botocore's errors: storage failed, not the file
+            raise OSError(f"S3 read failed ({type(exc).__name__})") from exc
+        if len(block) != end - start + 1:
+            raise OSError("S3 returned a short range")
+        self._block_start, self._block = start, block
 
     def readinto(self, buffer: Any) -> int:
-        if self._position >= self.size:
-            return 0
-        offset = self._position - self._block_start
-        if self._block_start < 0 or not 0 <= offset < len(self._block):
-            self._fetch(self._position - self._position % self.BLOCK)
+        """Fills `buffer` (across blocks) unless the object ends first: callers such as the
+        age decryptor read a whole chunk with one read()."""
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view) and self._position < self.size:
             offset = self._position - self._block_start
-        count = min(len(buffer), len(self._block) - offset)
-        buffer[:count] = self._block[offset : offset + count]
-        self._position += count
-        return count
+            if self._block_start < 0 or not 0 <= offset < len(self._block):
+                self._fetch(self._position - self._position % self.BLOCK)
+                offset = self._position - self._block_start
+            count = min(len(view) - filled, len(self._block) - offset)
+            view[filled : filled + count] = self._block[offset : offset + count]
+            self._position += count
+            filled += count
+        return filled
 
 
 def delete(name: str) -> None:
@@ -170,7 +183,8 @@ def bucket_exposure() -> str:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchBucketPolicy", "NoSuchPolicy"):
             return ""
         raise
-    for statement in policy.get("Statement", []):
+    statements = policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
         principal = statement.get("Principal")
         anyone = principal == "*" or (isinstance(principal, dict) and "*" in (
             principal.get("AWS") if isinstance(principal.get("AWS"), list)

@@ -46,9 +46,15 @@ def _manage_arguments_parse(argv: list[str]) -> None:
 def _compose_service_command(line: str, compose: dict) -> None:
     words = shlex.split(line.split("|")[0])
     assert words[:2] == ["docker", "compose"], line
+    words = words[:2] + words[4:] if words[2] == "-f" else words
+    if line.split("|")[0].split()[2] == "-f":
+        assert words and line.split()[3] == "/srv/tipline/docker-compose.yml", line
     verb, rest = words[2], words[3:]
     services = compose["services"]
-    if verb in ("build", "ps"):
+    if verb in ("build", "ps", "down"):
+        return
+    if verb in ("stop", "start"):
+        assert rest and all(name in services for name in rest), line
         return
     if verb == "up":
         names = [w for w in rest if not w.startswith("-") and "=" not in w]
@@ -81,7 +87,7 @@ def _compose_service_command(line: str, compose: dict) -> None:
             return
         if service == "postgres":
             environment = services["postgres"]["environment"]
-            assert argv[0] in ("pg_dump", "pg_restore"), line
+            assert argv[0] in ("pg_dump", "pg_restore", "psql"), line
             assert f"-U {environment['POSTGRES_USER']}" in line, line
             return
     pytest.fail(f"no rule checks: {line}")
@@ -103,16 +109,23 @@ RULES: list[tuple[str, str]] = [
     # (pattern, how it is exercised)
     (r"^apt-get install ", "packages: the scripts need age and openssl"),
     (r"^git (clone|pull)", "plain git"),
-    (r"^cd /srv/tipline$", "plain shell"),
+    (r"^cd (/srv/tipline|/var/backups/tipline)$", "plain shell"),
     (r"^cp \.env\.example \.env$", "the file exists (test_production copies it the same way)"),
     (r"^scripts/make-secrets$", "run by test_production.test_make_secrets_*"),
     (r"^STAFF_ONION=.* scripts/tor-staff-client \w+$", "run by test_production (staff key)"),
     (r"^age-keygen -o backup\.key$", "run here"),
-    (r"^rm secrets/keys/intake\.key", "run here, then make-secrets makes a new key"),
+    (r"^install -d -o 10001 -g 10001 -m 0700 /var/backups/tipline$", "the app's uid (Dockerfile)"),
+    (r"^mkdir -p /root/old && mv secrets /root/old/secrets$", "plain shell, then make-secrets"),
+    (r"^install -o 10001 -g 10001 -m 0400 /root/old/secrets/receipt_salt secrets/", "uid"),
+    (r"^docker volume rm tipline_tor$", "the volume exists"),
     (r"^docker run .*-v \w+:/data", "the volume exists; tar | age round-trips here"),
     (r"^age -d -i backup\.key \S+ \| docker run", "the volume exists; round-trips here"),
-    (r"^(tar -cf - secrets \.env|age -d -i backup\.key secrets\.tar\.age)", "round-trips here"),
-    (r"\| docker compose exec -T postgres pg_restore", "pg_dump | age | pg_restore, here"),
+    (
+        r"^(tar --numeric-owner -C /srv/tipline -cf - secrets \.env|age -d -i backup\.key "
+        r"secrets\.tar\.age)",
+        "round-trips here",
+    ),
+    (r"\| docker compose exec -T postgres (pg_restore|psql)", "pg_dump | age | pg_restore, here"),
     (r"^docker compose ", "checked against docker-compose.yml and the management commands"),
 ]
 
@@ -128,15 +141,18 @@ def test_every_command_of_the_guide_has_a_rule(compose):
         elif line.startswith("cp .env.example"):
             assert (ROOT / ".env.example").is_file()
         elif line.startswith(("scripts/", "STAFF_ONION=")):
-            script = ROOT / line.split("scripts/", 1)[1].split()[0].join(["scripts/", ""])
+            script = ROOT / ("scripts/" + line.split("scripts/", 1)[1].split()[0])
             assert script.is_file() and script.stat().st_mode & 0o111, script
-        elif line.startswith("docker run") or (
-            line.startswith("age -d -i backup.key") and ("docker run" in line)
-        ):
+        elif line.startswith("install ") and "10001" in line:
+            assert "useradd --system --uid 10001" in (ROOT / "Dockerfile").read_text()
+        elif line.startswith("docker volume rm "):
+            _volume(line.replace("docker volume rm ", "-v ") + ":/data", compose)
+        elif line.startswith("docker run") or (line.startswith("age -d") and "docker run" in line):
             _volume(line, compose)
-        elif "| docker compose exec -T postgres" in line or line.startswith("docker compose"):
-            _compose_service_command(line.split("| ", 1)[-1] if line.startswith("age") else line,
-                                     compose)  # fmt: skip
+        elif "| docker compose" in line:
+            _compose_service_command(line.split("| ", 1)[1], compose)
+        elif line.startswith("docker compose"):
+            _compose_service_command(line, compose)
 
 
 def test_the_backup_pipelines_round_trip(tmp_path):

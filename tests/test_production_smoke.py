@@ -58,12 +58,20 @@ class Stack:
             return db.execute(query).fetchall()  # type: ignore[arg-type]
 
 
-def _database() -> None:
+def _database(root: Path) -> None:
+    """A new database, and the app's role made by the compose stack's own init script."""
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
         db.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        db.execute("DROP ROLE IF EXISTS tipline_app")
         db.execute(f'CREATE DATABASE "{DATABASE}"')
+    password = root / "app_db_password"
+    password.write_text("not-checked-here-trust-auth\n")
+    env = {**os.environ, "POSTGRES_USER": "postgres", "POSTGRES_DB": DATABASE,
+           "PGHOST": "127.0.0.1", "APP_DB_PASSWORD_FILE": str(password)}  # fmt: skip
+    subprocess.run(["sh", str(ROOT / "deploy/postgres/init-app-role.sh")], env=env, check=True,
+                   capture_output=True)  # fmt: skip
 
 
 def _argv(command: list[str], port: int | None, root: Path) -> list[str]:
@@ -84,7 +92,7 @@ def _argv(command: list[str], port: int | None, root: Path) -> list[str]:
 def stack(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterator[Stack]:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     root = tmp_path_factory.mktemp("production")
-    _database()
+    _database(root)
     redis_port, redis_password = free_port(), base64.b32encode(os.urandom(20)).decode()
     redis_log = (root / "redis.log").open("wb")
     redis = subprocess.Popen([require("redis-server"), "--port", str(redis_port), "--bind",
@@ -97,7 +105,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, s3_server: str) -> Iterator[
     values = {
         "secret_key": base64.b64encode(os.urandom(48)).decode(),
         "receipt_salt": base64.b64encode(os.urandom(48)).decode(),
-        "database_url": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+        "database_url": f"postgres://tipline_app@127.0.0.1:5432/{DATABASE}",
+        "database_owner_url": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
         "broker_url": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
         "s3_access_key": "tipline", "s3_secret_key": "tipline-secret",
     }  # fmt: skip
@@ -241,6 +250,15 @@ def test_a_tip_through_the_production_topology(stack, tmp_path):
     cleaned_photo = tmp_path / "photo.jpg"
     cleaned_photo.write_bytes(download.content)
     assert disallowed_tags(cleaned_photo) == {}
+    # The app ran on rows alone: its role may not change the schema (only migrate, the owner).
+    import psycopg
+
+    app = f"postgresql://tipline_app@127.0.0.1:5432/{DATABASE}"
+    with psycopg.connect(app) as db, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        db.execute("CREATE TABLE intruder (x int)")
+    with psycopg.connect(app) as db:
+        assert db.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                          ).fetchone() == (False,)  # fmt: skip
     # Nothing of the source in any process's log.
     for service in stack.processes:
         assert NOTE not in stack.log(service) and "IMG_0042" not in stack.log(service)

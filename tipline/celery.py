@@ -13,15 +13,23 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@worker_init.connect
-def _worker_checks(**kwargs: Any) -> None:
+def _refuse(process: str) -> None:
+    """Celery logs and swallows a receiver's exceptions: only SystemExit stops the process."""
+    from django.core.exceptions import ImproperlyConfigured
+
     from tipline.startup import refuse_on_errors
 
-    refuse_on_errors("the Celery worker")
+    try:
+        refuse_on_errors(process)
+    except ImproperlyConfigured:
+        raise SystemExit(78) from None  # EX_CONFIG
+
+
+@worker_init.connect
+def _worker_checks(**kwargs: Any) -> None:
+    _refuse("the Celery worker")
 
 
 @beat_init.connect
 def _beat_checks(**kwargs: Any) -> None:
-    from tipline.startup import refuse_on_errors
-
-    refuse_on_errors("Celery beat")
+    _refuse("Celery beat")

@@ -55,3 +55,5 @@ workers = int(os.environ.get("TIPLINE_WEB_WORKERS", "2"))
 threads = int(os.environ.get("TIPLINE_WEB_THREADS", "32"))
 # Idle keep-alive connections are closed soon.
 keepalive = 5
+# gunicorn's control socket would be a file in $HOME (read-only in the containers); unused.
+control_socket_disable = True

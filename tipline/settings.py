@@ -258,7 +258,7 @@ if NOTIFY_EVERY:
 EMAIL_HOST = env_str("TIPLINE_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("TIPLINE_EMAIL_PORT", 587, minimum=1)
 EMAIL_HOST_USER = env_str("TIPLINE_EMAIL_USER", "")
-EMAIL_HOST_PASSWORD = env_optional("TIPLINE_EMAIL_PASSWORD") or ""
+EMAIL_HOST_PASSWORD = env_secret("TIPLINE_EMAIL_PASSWORD", "")  # or _FILE: the notifier's only
 EMAIL_USE_TLS = env_bool("TIPLINE_EMAIL_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("TIPLINE_EMAIL_FROM", "tipline@localhost")
 
@@ -270,6 +270,7 @@ HTTPS = env_bool("TIPLINE_HTTPS", True)
 ONION = env_bool("TIPLINE_ONION", False)
 SECURE_COOKIES = HTTPS or ONION
 SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the containers' health check asks over plain HTTP
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 SILENCED_SYSTEM_CHECKS = ["security.W004", "security.W008"] if ONION and not HTTPS else []
