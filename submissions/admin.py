@@ -93,12 +93,12 @@ class AttachmentInline(ReadOnlyMixin, admin.TabularInline):
             media = reverse("staff:media", args=[obj.pk])
             tag = "video" if obj.category == "video" else "audio"
             extra = format_html(' poster="{}"', poster) if poster else ""
-            player = '<{} controls preload="none" src="{}"{} style="max-width: 320px"></{}>'
+            player = '<{} controls preload="none" src="{}"{} class="tipline-player"></{}>'
             return format_html(player, tag, media, extra, tag)
         if not poster:
             return "—"
-        return format_html('<img src="{}" alt="preview of file {}" style="max-width: 240px; '
-                           'max-height: 240px">', poster, obj.position)  # fmt: skip
+        return format_html('<img src="{}" alt="preview of file {}" class="tipline-preview">',
+                           poster, obj.position)  # fmt: skip
 
     @admin.display(description="file")
     def download(self, obj: Attachment) -> SafeString | str:
@@ -472,7 +472,7 @@ class TipAdmin(admin.ModelAdmin):
         if not sent:
             return "—"
         return format_html_join("", "<div class=\"source-message\"><p><strong>{}</strong>{}{}</p>"
-                                '<pre style="white-space: pre-wrap">{}</pre>{}</div>', (
+                                '<pre class="source-text">{}</pre>{}</div>', (
             (date_format(m.created_at, "DATETIME_FORMAT"),
              mark_safe(" <mark>unread</mark>") if m.unread else "",
              f" — files {', '.join(map(str, m.positions))} (below)" if m.positions else "",
@@ -486,7 +486,7 @@ class TipAdmin(admin.ModelAdmin):
             content = selectors.tip_content(obj)
         except (KeyUnavailable, crypto.DecryptionError):
             return UNAVAILABLE
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', content.note or "—")
+        return format_html('<pre class="source-text">{}</pre>', content.note or "—")
 
     @admin.display(description="links (not clickable: copy them into a safe browser)")
     def links(self, obj: Tip) -> SafeString | str:
@@ -604,7 +604,7 @@ def _messages(read: Any, tip: Tip) -> SafeString | str:
     if not messages_:
         return "—"
     return format_html_join(
-        "", '<p><strong>{}</strong>, {}{}</p><pre style="white-space: pre-wrap">{}</pre>',
+        "", '<p><strong>{}</strong>, {}{}</p><pre class="source-text">{}</pre>',
         ((m.author, date_format(m.created_at, "DATETIME_FORMAT"), _reply_state(m), m.body)
          for m in messages_),
     )  # fmt: skip

@@ -37,12 +37,21 @@ PUBLIC_CSP = (
 )
 
 
-# Staff pages: the admin's own scripts and styles only. No inline script, nothing from elsewhere
-# (a source's link or file name can never load or run anything); inline style attributes are
-# allowed (the admin's templates use them). Downloads set a stricter policy of their own.
+# Staff pages: the admin's own scripts and styles only. No inline script or style, nothing from
+# elsewhere (a source's link or file name can never load or run anything). Downloads set a
+# stricter policy of their own.
 STAFF_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "
-    "data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Every response: no camera, microphone, location or the like for any page; other origins may
+# not embed or read our responses (CORP), nor share a browsing context with them (COOP).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), clipboard-read=(), display-capture=(), "
+    "geolocation=(), gyroscope=(), hid=(), interest-cohort=(), magnetometer=(), microphone=(), "
+    "midi=(), payment=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), "
+    "xr-spatial-tracking=()"
 )
 
 
@@ -79,8 +88,20 @@ class PrivacyMiddleware:
         if public:
             request.COOKIES = kept
         response = self.get_response(request)
+        response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        host = request.META.get("HTTP_HOST", "").split(":")[0]
+        if public and settings.ONION_ADDRESS and not host.endswith(".onion"):
+            # The clearnet host points Tor Browser to the onion service (same path).
+            response.headers["Onion-Location"] = (
+                f"http://{settings.ONION_ADDRESS}{request.get_full_path()}"
+            )
         if not public:
             response.headers.setdefault("Content-Security-Policy", STAFF_CSP)
+            # Nothing of the newsroom's in any cache (static files say otherwise themselves).
+            response.headers.setdefault("Cache-Control", "no-store")
             # With "no-referrer" browsers send "Origin: null" with the staff forms, which
             # Django's CSRF check rightly refuses: staff pages name their origin to themselves.
             response.headers["Referrer-Policy"] = "same-origin"

@@ -269,6 +269,9 @@ HTTPS = env_bool("TIPLINE_HTTPS", True)
 # no TLS to redirect to and no HSTS to send (Django's two checks for them are silenced).
 ONION = env_bool("TIPLINE_ONION", False)
 SECURE_COOKIES = HTTPS or ONION
+# The public onion address (xyz…xyz.onion), if the site is also on a clearnet name: that name's
+# pages then send Onion-Location, so Tor Browser offers the onion.
+ONION_ADDRESS = env_optional("TIPLINE_ONION_ADDRESS")
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the containers' health check asks over plain HTTP
 SESSION_COOKIE_SECURE = SECURE_COOKIES

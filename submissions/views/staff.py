@@ -14,6 +14,9 @@ from .. import scrub, selectors
 from ..crypto import DecryptionError
 from ..keys import KeyUnavailable
 
+# A file from a source, served to an editor: nothing in it may run, load or be framed.
+FILE_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+
 
 @verified_staff_required
 @require_GET
@@ -35,7 +38,7 @@ def attachment_download(request: HttpRequest, attachment_id: str) -> StreamingHt
     response["Content-Length"] = str(attachment.size)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = FILE_CSP
     return response
 
 
@@ -50,7 +53,7 @@ def attachment_preview(request: HttpRequest, attachment_id: str) -> HttpResponse
     response = HttpResponse(image, content_type="image/jpeg")
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = FILE_CSP
     response["Content-Disposition"] = 'inline; filename="preview.jpg"'
     return response
 
@@ -92,6 +95,6 @@ def attachment_media(request: HttpRequest, attachment_id: str) -> StreamingHttpR
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "no-store"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Security-Policy"] = FILE_CSP
     response["Content-Disposition"] = "inline"
     return response
