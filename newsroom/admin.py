@@ -11,6 +11,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from submissions import crypto
 from submissions.keys import KeyUnavailable, newsroom_identities
@@ -107,3 +108,32 @@ class AuditEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["action"]
     search_fields = ["actor", "target"]
     show_full_result_count = False
+
+
+# django-otp's own admin for authenticators shows their secrets (a QR code and the key) to
+# whoever may view them: replaced by a list that shows whose authenticator exists, and lets an
+# administrator reset one (delete it; the account sets up a new one at its next sign-in).
+admin.site.unregister(TOTPDevice)
+
+
+@admin.register(TOTPDevice)
+class AuthenticatorAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = fields
+    actions = ["delete_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: TOTPDevice) -> None:
+        audit.record("second_factor_reset", actor=request.user, target=f"user:{obj.user_id}")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TOTPDevice]) -> None:
+        for device in queryset:
+            audit.record("second_factor_reset", actor=request.user, target=f"user:{device.user_id}")
+        super().delete_queryset(request, queryset)

@@ -63,6 +63,13 @@ def refusal_message(refusal: Refusal) -> str:
     return messages.get(refusal.code, _("The submission could not be read. Please try again."))
 
 
+def busy_server_message() -> str:
+    return _(
+        "Too many files are waiting to be cleaned right now, so nothing was sent or kept. "
+        "Please try again in a few minutes."
+    )
+
+
 def request_error_message(code: str) -> str:
     messages = {
         "too_big": _(

@@ -25,7 +25,11 @@ def make_staff(username: str, identity: crypto.Identity | None, *, role: str | N
 
             from django.apps import apps
 
-            for module, roles in (("0002_roles", "ROLES"), ("0003_triage_permissions", "ADDED")):
+            for module, roles in (
+                ("0002_roles", "ROLES"),
+                ("0003_triage_permissions", "ADDED"),
+                ("0006_authenticator_resets", "ADDED"),
+            ):
                 defined = importlib.import_module(f"newsroom.migrations.{module}")
                 grant(apps, getattr(defined, roles))
         user.groups.add(Group.objects.get(name=role))

@@ -249,3 +249,33 @@ def test_source_and_editor_converse_with_javascript_off(
     assert len(after_receipt) >= 8
     for url, status, headers, body in after_receipt:
         assert not [n for n in canaries if n in headers.encode() or n in body], (url, status)
+
+
+def test_the_submission_flow_sets_no_cookie_and_asks_no_other_origin(
+    browser, live_server, blob_dir, monkeypatch
+):
+    """JavaScript off, as in Tor Browser's safest mode: the form, a refusal, a submission and
+    the receipt set no cookie and make no request to any other origin."""
+    from urllib.parse import urlsplit
+
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    context = browser.new_context(java_script_enabled=False)
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    page = context.new_page()
+    page.goto(f"{live_server.url}/es/")
+    page.set_input_files("#id_files", [{"name": "tool.exe", "mimeType": "application/x-msdos",
+                                        "buffer": b"MZ" + b"\0" * 300}])  # fmt: skip
+    page.click("button[type=submit]")
+    assert "no podemos quitar" in page.inner_text("[role=alert]")
+    page.fill("#id_note", "CANARY no cookies")
+    page.fill("#id_links", "https://example.com/?utm_source=x")
+    page.set_input_files("#id_files", [photo("IMG_1.jpg")])
+    page.click("button[type=submit]")
+    assert page.inner_text("#receipt-code")
+    page.goto(f"{live_server.url}/en/check/")
+    assert context.cookies() == []
+    ours = urlsplit(live_server.url).netloc
+    assert requested and all(urlsplit(url).netloc == ours for url in requested), requested
+    assert any(url.endswith(".css") for url in requested)  # the page's own stylesheet loaded
+    context.close()

@@ -561,3 +561,31 @@ def test_a_rotation_waits_for_a_submission_that_sealed_with_the_old_key(newsroom
     for thread in threads:
         thread.join(20)
     assert order == ["submission committed", "switched"]
+
+
+def test_administrators_reset_authenticators_without_ever_seeing_one(newsroom_identity):
+    """After a seizure the TOTP seeds must be replaced: an administrator deletes an account's
+    authenticator (on the audit log) and it sets up a new one at its next sign-in. Nobody, not
+    even an administrator, is shown a seed (django-otp's own pages would)."""
+    admin = make_staff("boss", newsroom_identity, role="Admins")
+    editor = make_staff("editor", newsroom_identity)
+    device = TOTPDevice.objects.get(user=editor)
+    client = sign_in(admin)
+    listing = client.get("/staff/otp_totp/totpdevice/").content.decode()
+    assert "editor" in listing and device.key not in listing
+    page = client.get(f"/staff/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+    assert device.key not in page and "otpauth://" not in page
+    for view in ("config", "qrcode"):
+        assert client.get(f"/staff/otp_totp/totpdevice/{device.pk}/{view}/").status_code != 200
+    assert sign_in(editor).get("/staff/otp_totp/totpdevice/").status_code == 403
+    response = client.post(f"/staff/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=editor).exists()
+    assert AuditEvent.objects.filter(action="second_factor_reset", actor="boss",
+                                     target=f"user:{editor.pk}").exists()  # fmt: skip
+    # The editor's next sign-in sets up a new authenticator.
+    fresh = Client()
+    fresh.post("/staff/login/", {"username": "editor", "password": PASSWORD, "otp_token": "",
+                                 "next": "/staff/"})  # fmt: skip
+    assert fresh.get("/staff/").status_code == 302
+    assert fresh.get("/staff/account/enrol/").status_code == 200

@@ -399,3 +399,29 @@ def test_every_message_has_its_spanish_translation_and_the_catalogue_is_compiled
     assert result.returncode == 0, result.stderr
     assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
     assert compiled.read_bytes() == po.with_suffix(".mo").read_bytes(), "run `make messages`"
+
+
+@pytest.mark.parametrize(("lang", "message"), [
+    ("en", "Too many files are waiting to be cleaned right now"),
+    ("es", "Ahora mismo hay demasiados archivos esperando"),
+])  # fmt: skip
+def test_uploads_wait_when_the_backlog_is_deep_or_the_disk_low(
+    client, blob_dir, settings, monkeypatch, lang, message
+):
+    post(client, "en", note="first", files=photo_and_png())  # two files now wait (no worker)
+    settings.MAX_BACKLOG = 2
+    response = post(client, lang, note="second", files=photo_and_png())
+    assert response.status_code == 503 and response["Retry-After"] == "300"
+    assert message in response.content.decode()
+    assert Tip.objects.count() == 1 and Attachment.objects.count() == 2
+    settings.MAX_BACKLOG = 100
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10, 10))
+    response = post(client, lang, note="third", files=photo_and_png())
+    assert response.status_code == 503 and message in response.content.decode()
+    assert Tip.objects.count() == 1
+    monkeypatch.undo()
+    assert post(client, lang, note="fourth").status_code == 200  # welcome again

@@ -201,6 +201,10 @@ MAX_LINKS = env_int("TIPLINE_MAX_LINKS", 50, minimum=0)
 MAX_IMAGE_PIXELS = env_int("TIPLINE_MAX_IMAGE_PIXELS", 200_000_000, minimum=1)
 # Lossless by default (compressed pixels kept byte for byte); true re-encodes every picture.
 REENCODE_IMAGES = env_bool("TIPLINE_REENCODE_IMAGES", False)
+# Back-pressure (submissions/capacity.py): new uploads wait while this many files wait to be
+# cleaned, or while the disk holding uploads in flight has less than this free.
+MAX_BACKLOG = env_int("TIPLINE_MAX_BACKLOG", 2000, minimum=1)
+MIN_FREE_BYTES = env_bytes("TIPLINE_MIN_FREE_BYTES", MAX_SUBMISSION_BYTES + 1024**3)
 # Non-file fields (note, links) are held in memory by Django: bound them. Files are streamed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * MAX_NOTE_CHARS + 64 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES + 1

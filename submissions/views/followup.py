@@ -22,11 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import services, sources
+from .. import capacity, services, sources
 from ..forms import (
     CodeForm,
     TipForm,
     busy_message,
+    busy_server_message,
     file_text,
     limits_text,
     session_ended_message,
@@ -192,6 +193,10 @@ def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
         upload_state(request).discard()
         return _page(request, session, status=429,
                      error=too_often_message(wait, what="message"))  # fmt: skip
+    if capacity.refusal():
+        response = _page(request, session, status=503, error=busy_server_message())
+        response["Retry-After"] = "300"
+        return response
     data, files, error, status = read_upload(request)
     if data is not None and not _token_ok(request, session):
         upload_state(request).discard()

@@ -14,8 +14,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import services
-from ..forms import TipForm, limits_text, refusal_message, request_error_message
+from .. import capacity, services
+from ..forms import (
+    TipForm,
+    busy_server_message,
+    limits_text,
+    refusal_message,
+    request_error_message,
+)
 from ..uploads import upload_state
 
 logger = logging.getLogger(__name__)
@@ -82,6 +88,10 @@ def kept_fields(data: QueryDict | None) -> TipForm:
 def submit(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _form_page(request, TipForm())
+    if capacity.refusal():  # before the body is read: nothing of it is stored
+        response = _form_page(request, TipForm(), error=busy_server_message(), status=503)
+        response["Retry-After"] = "300"
+        return response
     data, files, error, status = read_upload(request)
     if error:
         return _form_page(request, kept_fields(data), error=error, status=status)
