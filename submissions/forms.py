@@ -187,6 +187,14 @@ def busy_message(seconds: int) -> str:
     ) % {"minutes": minutes}
 
 
+def busy_sending_message(seconds: int) -> str:
+    minutes = max(1, (seconds + 59) // 60)
+    return _(
+        "Many people are sending right now, so nothing was sent or kept. Wait %(minutes)s "
+        "minute(s) and try again."
+    ) % {"minutes": minutes}
+
+
 def too_often_message(seconds: int, *, what: str) -> str:
     minutes = max(1, (seconds + 59) // 60)
     if what == "sign-in":

@@ -425,3 +425,32 @@ def test_uploads_wait_when_the_backlog_is_deep_or_the_disk_low(
     assert Tip.objects.count() == 1
     monkeypatch.undo()
     assert post(client, lang, note="fourth").status_code == 200  # welcome again
+
+
+@pytest.mark.parametrize(("lang", "message"), [
+    ("en", "Many people are sending right now"),
+    ("es", "Ahora mismo hay mucha gente enviando"),
+])  # fmt: skip
+def test_posts_are_limited_per_minute_for_everyone_together(client, blob_dir, settings, lang,
+                                                            message):  # fmt: skip
+    """Counted in the shared cache (Redis here, as in production) under the endpoint and the
+    minute only: nothing about who posted."""
+    import redis
+
+    server = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    def forget() -> None:  # only the counters: the same database holds Celery's queue
+        for key in server.keys("*rl:*"):
+            server.delete(key)
+
+    forget()
+    settings.SUBMISSIONS_PER_MINUTE = 2
+    assert post(client, lang, note="one").status_code == 200
+    assert post(client, lang, note="two").status_code == 200
+    response = post(client, lang, note="three", files=photo_and_png())
+    assert response.status_code == 429 and int(response["Retry-After"]) <= 61
+    assert message in response.content.decode()
+    assert Tip.objects.count() == 2
+    keys = [k.decode() for k in server.keys("*rl:*")]
+    assert keys and all(re.fullmatch(r"tipline:\d+:rl:submit:\d+", key) for key in keys), keys
+    forget()

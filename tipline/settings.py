@@ -203,6 +203,9 @@ MAX_IMAGE_PIXELS = env_int("TIPLINE_MAX_IMAGE_PIXELS", 200_000_000, minimum=1)
 REENCODE_IMAGES = env_bool("TIPLINE_REENCODE_IMAGES", False)
 # Back-pressure (submissions/capacity.py): new uploads wait while this many files wait to be
 # cleaned, or while the disk holding uploads in flight has less than this free.
+# Posts per minute to each public form, for everyone together (no address is ever counted):
+# a ceiling on what one flood can make the server do. Tor's proof-of-work comes first.
+SUBMISSIONS_PER_MINUTE = env_int("TIPLINE_SUBMISSIONS_PER_MINUTE", 120, minimum=1)
 MAX_BACKLOG = env_int("TIPLINE_MAX_BACKLOG", 2000, minimum=1)
 MIN_FREE_BYTES = env_bytes("TIPLINE_MIN_FREE_BYTES", MAX_SUBMISSION_BYTES + 1024**3)
 # Non-file fields (note, links) are held in memory by Django: bound them. Files are streamed.
@@ -213,6 +216,15 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
 # --- Celery -----------------------------------------------------------------------------------
 # Messages carry attachment ids only. The embedded default uses kombu's filesystem transport.
 CELERY_BROKER_URL = env_secret("TIPLINE_BROKER_URL", "filesystem://")  # a password: _FILE
+# The cache holds rate-limit counters only (submissions/ratelimit.py: an endpoint and a minute,
+# never anything about a client). Redis when the broker is Redis, so that every process counts
+# together; the embedded default's processes count each for itself.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": CELERY_BROKER_URL, "KEY_PREFIX": "tipline"}
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}  # fmt: skip
 _queue_dir = DATA_DIR / "queue"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {

@@ -22,11 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import capacity, services, sources
+from .. import capacity, ratelimit, services, sources
 from ..forms import (
     CodeForm,
     TipForm,
     busy_message,
+    busy_sending_message,
     busy_server_message,
     file_text,
     limits_text,
@@ -193,6 +194,11 @@ def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
         upload_state(request).discard()
         return _page(request, session, status=429,
                      error=too_often_message(wait, what="message"))  # fmt: skip
+    if seconds := ratelimit.wait("answer", settings.SUBMISSIONS_PER_MINUTE):
+        upload_state(request).discard()
+        response = _page(request, session, status=429, error=busy_sending_message(seconds))
+        response["Retry-After"] = str(seconds)
+        return response
     if capacity.refusal():
         response = _page(request, session, status=503, error=busy_server_message())
         response["Retry-After"] = "300"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.http.multipartparser import MultiPartParserError
@@ -14,9 +15,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import capacity, services
+from .. import capacity, ratelimit, services
 from ..forms import (
     TipForm,
+    busy_sending_message,
     busy_server_message,
     limits_text,
     refusal_message,
@@ -88,6 +90,10 @@ def kept_fields(data: QueryDict | None) -> TipForm:
 def submit(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _form_page(request, TipForm())
+    if seconds := ratelimit.wait("submit", settings.SUBMISSIONS_PER_MINUTE):
+        response = _form_page(request, TipForm(), error=busy_sending_message(seconds), status=429)
+        response["Retry-After"] = str(seconds)
+        return response
     if capacity.refusal():  # before the body is read: nothing of it is stored
         response = _form_page(request, TipForm(), error=busy_server_message(), status=503)
         response["Retry-After"] = "300"
