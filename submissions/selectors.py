@@ -206,11 +206,11 @@ class SourceMessageView:
 def tip_source_messages(tip: Tip) -> list[SourceMessageView]:
     """What the source sent after the tip, decrypted with the newsroom key, oldest first."""
     views = []
-    for message in tip.source_messages.order_by("created_at"):
+    # The files' positions come with the messages: two queries, however many messages.
+    for message in tip.source_messages.order_by("created_at").prefetch_related("attachments"):
         aad = crypto.binding("message", message.pk, "content")
         content = _content(_open_json(message.sealed_content, aad))
-        positions = list(message.attachments.order_by("position")
-                         .values_list("position", flat=True))  # fmt: skip
+        positions = sorted(attachment.position for attachment in message.attachments.all())
         views.append(SourceMessageView(message.pk, message.created_at, message.read_at is None,
                                        content, positions))  # fmt: skip
     return views

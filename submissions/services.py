@@ -434,25 +434,27 @@ def reply_add(*, tip: Tip, author: str, body: str) -> Reply:
         return Reply.objects.create(id=reply_id, tip=tip, author=author, sealed=sealed)
 
 
-def reply_forget(*, reply: Reply, identity: crypto.Identity) -> None:
-    """The source deletes a reply they read: its header is re-addressed without the source's
-    stanza (crypto.rewrap), so their code no longer opens it; editors still can.
+def reply_forget(*, tip_id: uuid.UUID, reply_id: uuid.UUID, identity: crypto.Identity) -> bool:
+    """The source deletes a reply of their tip that they have read: its header is re-addressed
+    without the source's stanza (crypto.rewrap), so their code no longer opens it; editors
+    still can. False if there is no such reply (another tip's, unread, or deleted already).
 
     Written only over the ciphertext it was made from: if a key rotation re-addressed the
     reply meanwhile, it is read again and done again (never marked deleted while it opens)."""
-    aad = crypto.binding("reply", reply.pk, "body")
+    aad = crypto.binding("reply", reply_id, "body")
+    mine = Reply.objects.filter(pk=reply_id, tip_id=tip_id, read_at__isnull=False,
+                                source_deleted_at__isnull=True)  # fmt: skip
     for _ in range(5):
-        sealed = Reply.objects.filter(pk=reply.pk).values_list("sealed", flat=True).first()
+        sealed = mine.values_list("sealed", flat=True).first()
         if sealed is None:
-            return  # purged meanwhile
+            return False
         stream = io.BytesIO(bytes(sealed))
         header = rewrap_header(stream, identities=[identity], recipients=[], aad=aad)
-        if Reply.objects.filter(pk=reply.pk, sealed=sealed).update(
-            sealed=header + stream.read(), source_deleted_at=timezone.now()
-        ):
-            logger.info("reply.deleted_by_source id=%s", reply.pk)
-            return
-    raise RuntimeError("the reply kept changing while it was being deleted")
+        if mine.filter(sealed=sealed).update(sealed=header + stream.read(),
+                                             source_deleted_at=timezone.now()):  # fmt: skip
+            logger.info("reply.deleted_by_source id=%s", reply_id)
+            return True
+    raise crypto.DecryptionError("the reply kept changing while it was being deleted")
 
 
 def source_messages_read(*, ids: list[uuid.UUID], reader: str) -> int:

@@ -175,3 +175,41 @@ def s3_client(url: str):
 
     keys = {"aws_access_key_id": "tipline", "aws_secret_access_key": "tipline-secret"}
     return boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys)
+
+
+def raw_attachment(tip: object, position: int = 99, data: bytes | None = None) -> object:
+    """A stored raw upload (intake key) attached to `tip`, as the upload handler leaves it;
+    with `data`, any bytes (as if a file had got past the upload's sniffing)."""
+    import uuid
+
+    from submissions import services, storage
+    from submissions.models import Attachment
+    from tests import fixtures
+
+    data = fixtures.jpeg_with_gps() if data is None else data
+    pk = uuid.uuid4()
+    spool = storage.Spool()
+    encryptor = crypto.seal_stream(spool.file, recipients=[keys.intake_recipient()],
+                                   aad=crypto.binding("attachment", pk, "raw"))  # fmt: skip
+    encryptor.write(data)
+    encryptor.close()
+    name = storage.save_spool(spool)
+    return Attachment.objects.create(
+        id=pk, tip=tip, position=position, size=len(data), blob_name=name,
+        sealed_meta=services.seal_json({}, aad=crypto.binding("attachment", pk, "meta")),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium, driven by Playwright (requirements-dev.txt), for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.tools import require
+
+    executable = shutil.which("chromium") or require("chromium")
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=executable, headless=True,
+                                          args=["--no-sandbox"])  # fmt: skip
+        yield launched
+        launched.close()

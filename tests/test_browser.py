@@ -5,8 +5,6 @@ everything a source (or an editor) can write, which must neither run nor become 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -17,7 +15,6 @@ from submissions import crypto, services
 from submissions.models import Attachment, Label, Tip
 from tests import fixtures
 from tests.staff import PASSWORD, code, make_staff
-from tests.tools import require
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made here between
 # browser steps are ordinary synchronous test code.
@@ -25,16 +22,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright = pytest.importorskip("playwright.sync_api")  # installed by requirements-dev.txt
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = shutil.which("chromium") or require("chromium")
-    with playwright.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=executable, headless=True,
-                                          args=["--no-sandbox"])  # fmt: skip
-        yield launched
-        launched.close()
 
 
 def _submit(monkeypatch: pytest.MonkeyPatch, files: list[tuple[str, bytes]], note: str = "",

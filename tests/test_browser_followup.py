@@ -10,8 +10,6 @@ import base64
 import json
 import logging
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from tests import fixtures
 from tests.conftest import wait_for
 from tests.staff import make_staff
 from tests.test_browser import _sign_in
-from tests.tools import database_bytes, exiftool_tags, files_containing, require
+from tests.tools import database_bytes, exiftool_tags, files_containing
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 playwright = pytest.importorskip("playwright.sync_api")  # installed by requirements-dev.txt
@@ -33,16 +31,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 FIRST = "CANARY-FIRST the trucks cross at night"
 REPLY = "Thank you. Where was the photo taken?"
 ANSWER = "CANARY-ANSWER at the old customs yard, north gate"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = shutil.which("chromium") or require("chromium")
-    with playwright.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=executable, headless=True,
-                                          args=["--no-sandbox"])  # fmt: skip
-        yield launched
-        launched.close()
 
 
 class Recorder:

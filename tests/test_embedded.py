@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests import fixtures
-from tests.conftest import ROOT, start_python, stop_process, wait_for
+from tests.conftest import ROOT, free_port, start_python, stop_process, wait_for
 from tests.tools import age_decrypt, disallowed_tags, files_containing, require, run_on_tty
 
 NOTE = "CANARY-NOTE: the mayor's driver, white pickup, plates 4-CANARY"
@@ -64,16 +64,10 @@ def _children(parent: int, needle: str) -> list[int]:
     return sorted(found)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     data_dir = tmp_path_factory.mktemp("embedded") / "var"
-    port = _free_port()
+    port = free_port()
     # A clean environment, as on a fresh machine: nothing of the test settings leaks in.
     env = {
         k: v

@@ -696,3 +696,24 @@ def test_messages_from_the_source_stay_unread_for_an_editor_who_cannot_open_them
     html = staff.get(f"/staff/submissions/tip/{tip.pk}/change/").content.decode()
     assert NOTE not in html and "locked" in html
     assert SourceMessage.objects.get().read_at is None
+
+
+def test_a_reply_that_cannot_be_deleted_just_now_stays_and_the_source_is_told(
+    blob_dir, monkeypatch
+):
+    tip, code = submit()
+    reply = services.reply_add(tip=tip, author="editor", body="keep me")
+    client = signed_in(code, "es")
+    html = page(client, "es")
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise crypto.DecryptionError("header MAC mismatch")
+
+    monkeypatch.setattr(services, "rewrap_header", broken)
+    response = client.post("/es/check/tip/delete-reply/", {"token": token(html),
+                                                           "reply": str(reply.pk)})  # fmt: skip
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert "No se pudo borrar el mensaje" in body and "keep me" in body
+    reply.refresh_from_db()
+    assert reply.source_deleted_at is None

@@ -9,16 +9,16 @@ import socket
 import struct
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from submissions import crypto, keys, services, storage
+from submissions import services
 from submissions.models import Attachment, Tip
 from tests import fixtures
+from tests.conftest import raw_attachment
 
 pytestmark = pytest.mark.django_db
 
@@ -87,19 +87,6 @@ def test_refused_at_the_door_whatever_their_name(client, blob_dir, listener, nam
     assert listener.connections == 0
 
 
-def _raw(tip: Tip, data: bytes, position: int) -> Attachment:
-    """As if the file had got past the upload's sniffing (an older server, a bug)."""
-    pk = uuid.uuid4()
-    spool = storage.Spool()
-    sealed = crypto.seal_stream(spool.file, recipients=[keys.intake_recipient()],
-                                aad=crypto.binding("attachment", pk, "raw"))  # fmt: skip
-    sealed.write(data)
-    sealed.close()
-    name = storage.save_spool(spool)
-    return Attachment.objects.create(id=pk, tip=tip, position=position, size=len(data),
-                                     blob_name=name, sealed_meta=b"")  # fmt: skip
-
-
 def _mp4_pointing_at(url: str) -> bytes:
     """A valid MP4 whose data reference (dref) points at an outside URL instead of itself."""
     data = fixtures.mov_with_location(container="mp4")
@@ -125,7 +112,7 @@ def test_rejected_by_the_worker_in_bounded_time_and_the_listener_hears_nothing(b
     tip = Tip.objects.get()
     files = [*hostile(listener.port).values(),
              _mp4_pointing_at(f"http://127.0.0.1:{listener.port}/outside.mp4")]  # fmt: skip
-    attachments = [_raw(tip, data, position) for position, data in enumerate(files, 1)]
+    attachments = [raw_attachment(tip, position, data) for position, data in enumerate(files, 1)]
     for attachment in attachments:
         started = time.monotonic()
         services.attachment_scrub(attachment_id=str(attachment.pk))

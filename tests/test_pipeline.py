@@ -17,7 +17,7 @@ from django.utils import timezone
 from submissions import crypto, keys, scrub, selectors, services, storage
 from submissions.models import Attachment, Tip
 from tests import fixtures
-from tests.conftest import wait_for
+from tests.conftest import raw_attachment, wait_for
 from tests.tools import age_decrypt, disallowed_tags
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,7 +108,7 @@ def test_stale_lease_is_requeued_and_finished(celery_worker_process, blob_dir):
     tip = submit(("a.jpg", fixtures.jpeg_with_gps()))
     assert wait_for(lambda: settled(tip), timeout=10)
     # Pretend a worker died mid-task: a raw upload in `scrubbing` with an expired lease.
-    raw = _raw_attachment(tip)
+    raw = raw_attachment(tip)
     Attachment.objects.filter(pk=raw.pk).update(
         state="scrubbing", lease_until=timezone.now() - timedelta(seconds=1), attempts=1
     )
@@ -141,7 +141,7 @@ def test_only_one_claimant_wins_on_postgresql(blob_dir):
 
 def test_a_worker_that_lost_its_lease_does_not_flip(blob_dir):
     tip = Tip.objects.create(receipt_hash="y" * 64, sealed_content=b"")
-    attachment = _raw_attachment(tip, position=1)
+    attachment = raw_attachment(tip, position=1)
     claimed = services._claim(str(attachment.pk))
     assert claimed is not None
     # Another worker takes over after the lease expired.
@@ -152,31 +152,6 @@ def test_a_worker_that_lost_its_lease_does_not_flip(blob_dir):
     assert (blob_dir / attachment.blob_name).exists()
 
 
-def _raw_attachment(tip: Tip, position: int = 99) -> Attachment:
-    """A stored raw upload (intake key) attached to `tip`."""
-    import uuid
-
-    pk = uuid.uuid4()
-    spool = storage.Spool()
-    encryptor = crypto.seal_stream(
-        spool.file,
-        recipients=[keys.intake_recipient()],
-        aad=crypto.binding("attachment", pk, "raw"),
-    )
-    data = fixtures.jpeg_with_gps()
-    encryptor.write(data)
-    encryptor.close()
-    name = storage.save_spool(spool)
-    return Attachment.objects.create(
-        id=pk,
-        tip=tip,
-        position=position,
-        size=len(data),
-        blob_name=name,
-        sealed_meta=services.seal_json({}, aad=crypto.binding("attachment", pk, "meta")),
-    )
-
-
 def test_blob_names_are_random(blob_dir):
     names = {storage.new_name() for _ in range(1000)}
     assert len(names) == 1000
@@ -185,7 +160,7 @@ def test_blob_names_are_random(blob_dir):
 
 def test_unforeseen_parser_error_fails_terminally_and_keeps_the_upload(blob_dir, monkeypatch):
     tip = Tip.objects.create(receipt_hash="z" * 64, sealed_content=b"")
-    attachment = _raw_attachment(tip, position=1)
+    attachment = raw_attachment(tip, position=1)
 
     def crash(*args, **kwargs):
         raise IndexError("parser bug")
@@ -207,7 +182,7 @@ def test_unforeseen_parser_error_fails_terminally_and_keeps_the_upload(blob_dir,
 def test_parser_oserror_is_not_mistaken_for_a_storage_failure(blob_dir, monkeypatch):
     """Damaged input makes parsers raise OSError: terminal (kept), not retried for ever."""
     tip = Tip.objects.create(receipt_hash="y" * 64, sealed_content=b"")
-    attachment = _raw_attachment(tip, position=1)
+    attachment = raw_attachment(tip, position=1)
 
     def damaged(*args, **kwargs):
         raise OSError("broken data stream when reading image file")
@@ -223,7 +198,7 @@ def test_storage_failure_mid_scrub_is_transient_and_keeps_the_upload(blob_dir, m
     """Storage failing while a parser streams must never destroy the upload, even when the
     parser turns the error into a refusal of its own."""
     tip = Tip.objects.create(receipt_hash="x" * 64, sealed_content=b"")
-    attachment = _raw_attachment(tip, position=1)
+    attachment = raw_attachment(tip, position=1)
 
     class FullDisk:
         def __init__(self, inner):
@@ -257,7 +232,7 @@ def test_storage_failure_mid_scrub_is_transient_and_keeps_the_upload(blob_dir, m
 
 def test_reconcile_deletes_only_old_orphans(blob_dir):
     tip = Tip.objects.create(receipt_hash="w" * 64, sealed_content=b"")
-    kept = _raw_attachment(tip, position=1)
+    kept = raw_attachment(tip, position=1)
     spool = storage.Spool()
     spool.write(b"age-encryption.org/v1\n orphan")
     orphan = storage.save_spool(spool)

@@ -25,7 +25,7 @@ from django.test import Client
 from submissions import services
 from submissions.models import Attachment, Tip
 from tests import fixtures
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, raw_attachment, wait_for
 from tests.staff import make_staff
 from tests.test_browser_followup import redis_values
 from tests.tools import database_bytes
@@ -83,9 +83,7 @@ def test_no_trace_of_the_source_anywhere(celery_worker_process, blob_dir, newsro
     monkeypatch.setattr(public, "_form_page", lambda *a, **k: 1 / 0)
     assert source.get("/es/").status_code == 500
     monkeypatch.undo()
-    from tests.test_hostile import _raw
-
-    crashing = _raw(tip, fixtures.jpeg_with_gps(), position=9)
+    crashing = raw_attachment(tip, position=9)
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("scrubber crashed")

@@ -9,11 +9,14 @@ can act in a source's name.
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,13 +25,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import capacity, ratelimit, services, sources
+from .. import crypto, services, sources
 from ..forms import (
     CodeForm,
     TipForm,
     busy_message,
-    busy_sending_message,
-    busy_server_message,
     file_text,
     limits_text,
     session_ended_message,
@@ -36,9 +37,10 @@ from ..forms import (
     too_often_message,
     wrong_code_message,
 )
-from ..models import Reply
 from ..uploads import upload_state
-from .public import kept_fields, read_upload, store_failed_message
+from .public import kept_fields, must_wait, read_upload, store_failed_message
+
+logger = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]
 
@@ -124,6 +126,7 @@ def _signed_in(view: View, *, gives_back: bool = False) -> View:
     """The view gets the session; a post must come from this site. Without a session, a
     post that `gives_back` the source's text says it was not sent, and shows the text."""
 
+    @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         session = sources.open_session(_cookie(request))
         if session is None:
@@ -138,8 +141,6 @@ def _signed_in(view: View, *, gives_back: bool = False) -> View:
             return _refused(request)
         return view(request, session, *args, **kwargs)
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
     return wrapped
 
 
@@ -190,18 +191,14 @@ def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
         return _page(request, session)
     throttle = f"tip:{session.tip.pk}:message"
     limit = {"limit": settings.SOURCE_MESSAGES_PER_HOUR, "window": sources.HOUR}
-    if wait := sources.waiting(throttle, **limit):  # before the upload is read and stored
-        upload_state(request).discard()
+    # Before the upload is read and stored: this tip's hour, then everyone's minute and room.
+    if wait := sources.waiting(throttle, **limit):
         return _page(request, session, status=429,
                      error=too_often_message(wait, what="message"))  # fmt: skip
-    if seconds := ratelimit.wait("answer", settings.SUBMISSIONS_PER_MINUTE):
-        upload_state(request).discard()
-        response = _page(request, session, status=429, error=busy_sending_message(seconds))
-        response["Retry-After"] = str(seconds)
-        return response
-    if capacity.refusal():
-        response = _page(request, session, status=503, error=busy_server_message())
-        response["Retry-After"] = "300"
+    if refused := must_wait("answer"):
+        message, status, retry = refused
+        response = _page(request, session, status=status, error=message)
+        response["Retry-After"] = str(retry)
         return response
     data, files, error, status = read_upload(request)
     if data is not None and not _token_ok(request, session):
@@ -240,10 +237,14 @@ def reply_delete(request: HttpRequest, session: sources.Session) -> HttpResponse
         reply_id = uuid.UUID(request.POST.get("reply", ""))
     except ValueError:
         return _to("public:followup")
-    reply = Reply.objects.filter(pk=reply_id, tip=session.tip,
-                                 source_deleted_at__isnull=True).first()  # fmt: skip
-    if reply is not None and reply.read_at is not None:  # only what they have seen
-        services.reply_forget(reply=reply, identity=session.identity)
+    try:
+        services.reply_forget(tip_id=session.tip.pk, reply_id=reply_id, identity=session.identity)
+    except (crypto.DecryptionError, DatabaseError) as exc:
+        logger.warning("reply.delete_failed error=%s", type(exc).__name__)
+        return _page(request, session, status=503, error=_(
+            "The message could not be deleted just now. It is still here: try again in a few "
+            "minutes."
+        ))  # fmt: skip
     return _to("public:followup")
 
 

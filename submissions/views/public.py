@@ -67,6 +67,17 @@ def read_upload(request: HttpRequest) -> tuple[QueryDict | None, MultiValueDict 
     return data, files, "", 200
 
 
+def must_wait(endpoint: str) -> tuple[str, int, int] | None:
+    """Whether a post to a public form must wait, asked before its body is read: the source's
+    message, the status and the seconds for Retry-After. Too many posts this minute (for
+    everyone together), or too much waiting to be cleaned / too little disk (capacity.py)."""
+    if seconds := ratelimit.wait(endpoint, settings.SUBMISSIONS_PER_MINUTE):
+        return busy_sending_message(seconds), 429, seconds
+    if capacity.refusal():
+        return busy_server_message(), 503, 300
+    return None
+
+
 def store_failed_message(exc: Exception) -> str:
     # Class name only: database errors can quote the values they failed on.
     logger.error("tip.store_failed error=%s", type(exc).__name__)
@@ -90,13 +101,10 @@ def kept_fields(data: QueryDict | None) -> TipForm:
 def submit(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _form_page(request, TipForm())
-    if seconds := ratelimit.wait("submit", settings.SUBMISSIONS_PER_MINUTE):
-        response = _form_page(request, TipForm(), error=busy_sending_message(seconds), status=429)
-        response["Retry-After"] = str(seconds)
-        return response
-    if capacity.refusal():  # before the body is read: nothing of it is stored
-        response = _form_page(request, TipForm(), error=busy_server_message(), status=503)
-        response["Retry-After"] = "300"
+    if refused := must_wait("submit"):  # before the body is read: nothing of it is stored
+        message, status, retry = refused
+        response = _form_page(request, TipForm(), error=message, status=status)
+        response["Retry-After"] = str(retry)
         return response
     data, files, error, status = read_upload(request)
     if error:
