@@ -213,3 +213,16 @@ def browser() -> Iterator[object]:
                                           args=["--no-sandbox"])  # fmt: skip
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def every_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog at DEBUG, Django's own loggers included (settings.LOGGING stops them from
+    propagating to the root): what canary sweeps search."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    django_logger = logging.getLogger("django")
+    django_logger.addHandler(caplog.handler)
+    yield caplog
+    django_logger.removeHandler(caplog.handler)

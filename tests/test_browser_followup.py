@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -104,11 +103,6 @@ def test_source_and_editor_converse_with_javascript_off(
     caplog,
     request,
 ):
-    caplog.set_level(logging.DEBUG)
-    # Django's own loggers do not propagate to the root (settings.LOGGING): listen there too.
-    django_logger = logging.getLogger("django")
-    django_logger.addHandler(caplog.handler)
-    request.addfinalizer(lambda: django_logger.removeHandler(caplog.handler))
     base = live_server.url
     editor = make_staff("editor", newsroom_identity)
     source = browser.new_context(java_script_enabled=False, locale="es-ES")

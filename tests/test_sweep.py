@@ -11,7 +11,6 @@ address, the forwarded address or the user agent, and the note only inside ciphe
 
 from __future__ import annotations
 
-import logging
 import re
 import tempfile
 import time
@@ -44,12 +43,9 @@ HEADERS = {"REMOTE_ADDR": ADDRESS, "HTTP_X_FORWARDED_FOR": FORWARDED, "HTTP_USER
 
 
 def test_no_trace_of_the_source_anywhere(celery_worker_process, blob_dir, newsroom_identity,
-                                         caplog, request, monkeypatch, settings):  # fmt: skip
+                                         every_log, monkeypatch, settings):  # fmt: skip
     started = time.time()
-    caplog.set_level(logging.DEBUG)
-    django_logger = logging.getLogger("django")
-    django_logger.addHandler(caplog.handler)
-    request.addfinalizer(lambda: django_logger.removeHandler(caplog.handler))
+    caplog = every_log
     source = Client(raise_request_exception=False, **HEADERS)
 
     files = [("IMG_1.jpg", fixtures.jpeg_with_gps()), ("clip.mov", fixtures.mov_with_location()),
