@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.utils import timezone
 
+from submissions import clock
 from submissions.models import SourceMessage, Tip
 
 from .models import Watermark
@@ -22,7 +23,8 @@ SUBJECT = "Tipline: new activity"
 
 
 # A tip is counted once its transaction has surely committed: its created_at is set when it
-# begins, and a big upload may take a while to commit.
+# begins, and a big upload may take a while to commit. And created_at is rounded down to the
+# hour (submissions/clock.py), so a tip stamped 14:00 may commit until 15:00 and after.
 SETTLE = timedelta(minutes=10)
 
 
@@ -30,7 +32,7 @@ def send_digest() -> int:
     """Mail the count of tips and of sources' messages received since the last digest;
     returns how many mails were sent.
     The watermark moves only once the mail is out: a failure is counted again next time."""
-    until = timezone.now() - SETTLE
+    until = clock.coarse(timezone.now() - SETTLE) - clock.granularity()
     mark, created = Watermark.objects.get_or_create(name="digest", defaults={"at": until})
     if created:
         return 0  # the first run only starts the clock

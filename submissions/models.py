@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from . import clock
+
 STAFF_TEXT_HELP = _(
     "Written by editors and stored unencrypted, so that it can be searched: never put a name, "
     "a place or anything else that could point to the source here."
@@ -46,7 +48,8 @@ class Tip(models.Model):
         URGENT = 4, _("urgent")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Rounded down to the hour (clock.py): within it, the order tips arrived in is not kept.
+    created_at = models.DateTimeField(default=clock.coarse_now, editable=False, db_index=True)
     receipt_hash = models.CharField(max_length=64, unique=True, editable=False)
     # age ciphertext of {"note": str, "links": [str]} to the newsroom key, bound to this row.
     sealed_content = models.BinaryField(editable=False)
@@ -114,7 +117,9 @@ class SourceMessage(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="source_messages")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Rounded down to the hour (clock.py); `number` (1, 2… per tip) keeps the order.
+    created_at = models.DateTimeField(default=clock.coarse_now, editable=False)
+    number = models.PositiveIntegerField(editable=False)
     # age ciphertext of {"note": str, "links": [str]} to the newsroom key, bound to this row.
     sealed_content = models.BinaryField(editable=False)
     link_count = models.PositiveSmallIntegerField(default=0, editable=False)
@@ -122,7 +127,10 @@ class SourceMessage(models.Model):
     read_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
-        ordering = ["created_at"]
+        ordering = ["tip", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["tip", "number"], name="message_number_unique"),
+        ]
         indexes = [
             models.Index(fields=["tip", "created_at"], name="message_tip_created"),
             # The queue's "unread" counts and filter: the unread rows, straight from it.
@@ -168,8 +176,9 @@ class Attachment(models.Model):
     sealed_preview = models.BinaryField(null=True, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # When it arrived, rounded down to the hour (clock.py). While it is received or being
+    # cleaned, lease_until is the deadline after which it is queued again.
+    created_at = models.DateTimeField(default=clock.coarse_now, editable=False)
 
     class Meta:
         ordering = ["tip", "position"]
@@ -235,7 +244,7 @@ class Reply(SealedMessage):
     `author`."""
 
     tip = models.ForeignKey(Tip, on_delete=models.CASCADE, related_name="replies")
-    read_at = models.DateTimeField(null=True, blank=True)  # by the source
+    read_at = models.DateTimeField(null=True, blank=True)  # by the source, to the hour
     # The source deleted it after reading: its stanza is gone, only the newsroom can open it.
     source_deleted_at = models.DateTimeField(null=True, blank=True)
 

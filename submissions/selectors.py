@@ -207,7 +207,7 @@ def tip_source_messages(tip: Tip) -> list[SourceMessageView]:
     """What the source sent after the tip, decrypted with the newsroom key, oldest first."""
     views = []
     # The files' positions come with the messages: two queries, however many messages.
-    for message in tip.source_messages.order_by("created_at").prefetch_related("attachments"):
+    for message in tip.source_messages.order_by("number").prefetch_related("attachments"):
         aad = crypto.binding("message", message.pk, "content")
         content = _content(_open_json(message.sealed_content, aad))
         positions = sorted(attachment.position for attachment in message.attachments.all())

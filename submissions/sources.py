@@ -34,7 +34,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import crypto, receipts
+from . import clock, crypto, receipts
 from .crypto import password as passwords
 from .models import Attachment, Reply, SourceMessage, SourceSession, SourceThrottle, Tip
 from .scrub.report import source_kinds
@@ -273,7 +273,7 @@ def sent(session: Session) -> list[Sent]:
         files = by_message.setdefault(attachment.message_id, [])
         files.append(_file(attachment, session.identity))
     items = [Sent(tip.created_at, True, tip.link_count, by_message.get(None, []))]
-    for message in SourceMessage.objects.filter(tip=tip).order_by("created_at"):
+    for message in SourceMessage.objects.filter(tip=tip).order_by("number"):
         items.append(Sent(message.created_at, False, message.link_count,
                           by_message.get(message.pk, [])))  # fmt: skip
     return items
@@ -292,6 +292,6 @@ def replies(session: Session) -> list[Received]:
             continue  # not sealed to this source (it cannot be read here at all)
         shown.append(Received(reply.pk, reply.created_at, body.decode()))
     Reply.objects.filter(pk__in=[item.id for item in shown], read_at__isnull=True).update(
-        read_at=timezone.now()
+        read_at=clock.coarse_now()
     )
     return shown

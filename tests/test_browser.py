@@ -14,6 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from submissions import crypto, services
 from submissions.models import Attachment, Label, Tip
 from tests import fixtures
+from tests.sources import receipt_code, tip_of
 from tests.staff import PASSWORD, code, make_staff
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls made here between
@@ -30,7 +31,7 @@ def _submit(monkeypatch: pytest.MonkeyPatch, files: list[tuple[str, bytes]], not
     uploads = [SimpleUploadedFile(name, data) for name, data in files]
     response = Client().post("/en/", {"note": note, "links": links, "files": uploads})
     assert response.status_code == 200, response.content.decode()[-1500:]
-    tip = Tip.objects.order_by("-created_at").first()
+    tip = tip_of(receipt_code(response.content.decode()))
     for attachment in tip.attachments.all():
         services.attachment_scrub(attachment_id=str(attachment.pk))
     return tip

@@ -22,6 +22,7 @@ import pytest
 
 from tests import fixtures
 from tests.conftest import ROOT, free_port, start_python, stop_process, wait_for
+from tests.sources import receipt_code
 from tests.tools import age_decrypt, disallowed_tags, files_containing, require, run_on_tty
 
 NOTE = "CANARY-NOTE: the mayor's driver, white pickup, plates 4-CANARY"
@@ -36,10 +37,12 @@ class Portal:
     log: Path
 
     def states(self) -> list[tuple[str, str]]:
+        """Every attachment's state and kind, in the order they were stored (SQLite's rowid:
+        the rows keep no finer time than the hour)."""
         db = sqlite3.connect(f"file:{self.data_dir / 'tipline.sqlite3'}?mode=ro", uri=True)
         try:
             return db.execute(
-                "SELECT state, kind FROM submissions_attachment ORDER BY created_at, position"
+                "SELECT state, kind FROM submissions_attachment ORDER BY rowid"
             ).fetchall()
         finally:
             db.close()
@@ -157,7 +160,7 @@ def test_curl_tip_is_cleaned_within_ten_seconds_and_stored_encrypted(portal, tmp
     )
     started = time.monotonic()
     page = result.stdout.decode()
-    code = re.search(r'id="receipt-code">([a-z ]+)<', page).group(1)
+    code = receipt_code(page)
     assert "Recibido" in page
     assert "localhost" not in (tmp_path / "jar").read_text().split("#")[-1]  # no cookie set
 
@@ -211,7 +214,7 @@ def test_curl_source_comes_back_with_the_code_and_answers(portal, tmp_path):
         return subprocess.run(command, capture_output=True, check=True, timeout=30).stdout.decode()
 
     sent = curl("-F", f"files=@{photo};type=image/jpeg", f"{portal.url}/en/")
-    code = re.search(r'id="receipt-code">([a-z ]+)<', sent).group(1)
+    code = receipt_code(sent)
     signed = curl("-c", str(jar), "-b", str(jar), "-L", "--data-urlencode", f"code={code}",
                   f"{portal.url}/en/check/")  # fmt: skip
     assert "Your tip" in signed and "tipline_source" in jar.read_text()

@@ -18,6 +18,7 @@ from submissions import crypto, keys, scrub, selectors, services, storage
 from submissions.models import Attachment, Tip
 from tests import fixtures
 from tests.conftest import raw_attachment, wait_for
+from tests.sources import receipt_code, tip_of
 from tests.tools import age_decrypt, disallowed_tags
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +32,7 @@ def submit(*uploads: tuple[str, bytes]) -> Tip:
         "/en/", {"note": NOTE, "links": "https://example.com/CANARY-LINK", "files": files}
     )
     assert response.status_code == 200, response.content.decode()[:2000]
-    return Tip.objects.latest("created_at")
+    return tip_of(receipt_code(response.content.decode()))
 
 
 def settled(tip: Tip) -> bool:

@@ -125,3 +125,18 @@ def test_only_the_migrations_check_runs_without_secrets():
                            capture_output=True, text=True)  # fmt: skip
     assert check.returncode != 0
     assert "TIPLINE_SECRET_KEY (or TIPLINE_SECRET_KEY_FILE) is required" in check.stderr
+
+
+def test_source_times_round_down_to_a_step_that_divides_a_day(settings):
+    from datetime import UTC, datetime
+
+    from submissions import clock
+
+    at = datetime(2026, 11, 29, 14, 37, 12, 500_000, tzinfo=UTC)
+    assert clock.coarse(at) == datetime(2026, 11, 29, 14, 0, tzinfo=UTC)
+    settings.SOURCE_TIME_GRANULARITY_SECONDS = 900
+    assert clock.coarse(at) == datetime(2026, 11, 29, 14, 30, tzinfo=UTC)
+    env = {**os.environ, "TIPLINE_SOURCE_TIME_GRANULARITY_SECONDS": "7000"}
+    result = subprocess.run([sys.executable, "-c", "import tipline.settings"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode != 0 and "must divide a day" in result.stderr

@@ -21,10 +21,11 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from submissions import services
-from submissions.models import Attachment, Tip
+from submissions import clock, services
+from submissions.models import Attachment, SourceMessage, Tip
 from tests import fixtures
 from tests.conftest import ROOT, raw_attachment, wait_for
+from tests.sources import receipt_code
 from tests.staff import make_staff
 from tests.test_browser_followup import redis_values
 from tests.tools import database_bytes
@@ -55,7 +56,7 @@ def test_no_trace_of_the_source_anywhere(celery_worker_process, blob_dir, newsro
         "note": NOTE, "links": "https://example.com/story?utm_source=x\nexample.org/b",
         "files": [SimpleUploadedFile(name, data) for name, data in files]})  # fmt: skip
     assert response.status_code == 200, response.content.decode()[-1500:]
-    code = re.search(r'id="receipt-code">([^<]+)<', response.content.decode()).group(1)
+    code = receipt_code(response.content.decode())
     tip = Tip.objects.get()
     assert wait_for(lambda: all(a.state in Attachment.TERMINAL for a in tip.attachments.all()),
                     timeout=60), celery_worker_process.log_path.read_text()[-3000:]  # fmt: skip
@@ -135,6 +136,16 @@ def test_no_trace_of_the_source_anywhere(celery_worker_process, blob_dir, newsro
             assert found == [], (str(path), found)
             swept += 1
     assert swept >= 4  # the cleaned blobs and the worker's log at least
+    # What the source did is kept to the hour (clock.py), and no log line names their tip,
+    # message or files: the lines carry the second.
+    stamps = [*Tip.objects.values_list("created_at", flat=True),
+              *SourceMessage.objects.values_list("created_at", flat=True),
+              *Attachment.objects.values_list("created_at", flat=True)]  # fmt: skip
+    assert len(stamps) == 7 and all(at == clock.coarse(at) for at in stamps), stamps
+    ids = [tip.pk, *SourceMessage.objects.values_list("pk", flat=True),
+           *Attachment.objects.values_list("pk", flat=True)]  # fmt: skip
+    named = [pk for pk in ids if str(pk).encode() in places["logs"]]
+    assert named == [], named
     # The note is there, only as ciphertext: the newsroom opens it.
     from submissions import selectors
 

@@ -14,10 +14,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from newsroom.models import AuditEvent
-from submissions import services
+from submissions import clock, services
 from submissions.admin import TipAdmin
 from submissions.models import Attachment, Label, Tip, TipChange
 from tests import fixtures
+from tests.sources import receipt_code
 from tests.staff import make_staff, sign_in
 from tests.tools import database_bytes, scrub_bytes
 
@@ -213,7 +214,6 @@ def test_media_reports_say_video_or_audio_and_how_long():
 def test_a_reply_opens_with_the_sources_code_and_the_newsroom_key_only(
     client, blob_dir, monkeypatch, django_capture_on_commit_callbacks, newsroom_identity, tmp_path
 ):
-    import re
 
     from submissions import crypto, receipts
     from tests.tools import age_decrypt
@@ -221,7 +221,7 @@ def test_a_reply_opens_with_the_sources_code_and_the_newsroom_key_only(
     monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
     with django_capture_on_commit_callbacks(execute=True):
         page = Client().post("/en/", {"note": "the note"}).content.decode()
-    code = re.search(r'id="receipt-code">([a-z ]+)<', page).group(1)
+    code = receipt_code(page)
     tip = Tip.objects.get()
     url = f"/staff/submissions/tip/{tip.pk}/change/"
     form = {"status": "new", "priority": "2", "title": "", "summary": "",
@@ -260,9 +260,12 @@ def test_the_digest_counts_new_tips_and_says_nothing_else(newsroom_identity, mai
 
     assert send_digest() == 0  # the first run starts the clock
     tips = seed(3, title="SECRET-TITLE")
-    hour_ago = timezone.now() - timedelta(hours=1)
-    Watermark.objects.update(at=hour_ago)  # as if the clock had started an hour ago
-    Tip.objects.update(created_at=hour_ago + timedelta(minutes=30))  # settled since
+    # Times are kept to the hour (clock.py): a tip stamped this hour may still be committing.
+    this_hour = clock.coarse_now()
+    assert {tip.created_at for tip in Tip.objects.all()} == {this_hour}
+    Watermark.objects.update(at=this_hour - timedelta(hours=3))  # the clock started earlier
+    assert send_digest() == 0 and not mailoutbox  # not yet: this hour is not over
+    Tip.objects.update(created_at=this_hour - timedelta(hours=2))  # an hour that is
     assert send_digest() == 1
     (message,) = mailoutbox
     assert message.subject == SUBJECT and message.to == ["editor@newsroom.example"]
@@ -274,10 +277,10 @@ def test_the_digest_counts_new_tips_and_says_nothing_else(newsroom_identity, mai
     # A source's message counts too, and says as little.
     from submissions.models import SourceMessage
 
-    SourceMessage.objects.create(tip=tips[0], sealed_content=b"x")
-    Watermark.objects.update(at=hour_ago)
-    SourceMessage.objects.update(created_at=hour_ago + timedelta(minutes=30))
-    Tip.objects.update(created_at=hour_ago - timedelta(minutes=1))
+    SourceMessage.objects.create(tip=tips[0], number=1, sealed_content=b"x",
+                                 created_at=this_hour - timedelta(hours=2))  # fmt: skip
+    Watermark.objects.update(at=this_hour - timedelta(hours=3))
+    Tip.objects.update(created_at=this_hour - timedelta(hours=4))
     assert send_digest() == 1
     assert mailoutbox[1].body.startswith("1 new message from sources since the last e-mail.")
 
@@ -290,7 +293,7 @@ def test_saving_the_queue_does_not_undo_a_colleagues_change(client):
     assert 'name="initial-form-0-status"' in page  # what each row showed goes back too
     Tip.objects.filter(pk=first.pk).update(status="spam")  # the colleague, meanwhile
     rows = {}
-    for n, tip in enumerate(Tip.objects.order_by("-created_at")):  # the queue's order
+    for n, tip in enumerate(Tip.objects.order_by("-created_at", "-pk")):  # the queue's order
         shown = "new"
         rows.update({f"form-{n}-id": str(tip.pk), f"form-{n}-status": shown,
                      f"initial-form-{n}-status": shown, f"form-{n}-priority": "2",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from tipline.env import (
     env_bool,
@@ -192,12 +193,23 @@ CODE_CHECKS_PER_MINUTE = env_int("TIPLINE_CODE_CHECKS_PER_MINUTE", 600, minimum=
 SOURCE_SIGNINS_PER_HOUR = env_int("TIPLINE_SOURCE_SIGNINS_PER_HOUR", 20, minimum=1)
 SOURCE_MESSAGES_PER_HOUR = env_int("TIPLINE_SOURCE_MESSAGES_PER_HOUR", 20, minimum=1)
 
+# Times of a source's actions are kept rounded down to this (submissions/clock.py): one hour
+# by default; it must divide a day.
+SOURCE_TIME_GRANULARITY_SECONDS = env_int("TIPLINE_SOURCE_TIME_GRANULARITY_SECONDS", 3600,
+                                          minimum=60, maximum=86400)  # fmt: skip
+if 86400 % SOURCE_TIME_GRANULARITY_SECONDS:
+    raise ImproperlyConfigured("TIPLINE_SOURCE_TIME_GRANULARITY_SECONDS must divide a day")
+
 # --- Limits shown on the form ---------------------------------------------------------------
 MAX_FILES = env_int("TIPLINE_MAX_FILES", 20, minimum=0)
 MAX_FILE_BYTES = env_bytes("TIPLINE_MAX_FILE_BYTES", 2 * 1024**3)
 MAX_SUBMISSION_BYTES = env_bytes("TIPLINE_MAX_SUBMISSION_BYTES", 4 * 1024**3)
 MAX_NOTE_CHARS = env_int("TIPLINE_MAX_NOTE_CHARS", 20_000, minimum=1)
 MAX_LINKS = env_int("TIPLINE_MAX_LINKS", 50, minimum=0)
+# How much memory one scrub may take beyond what its process already holds (budget.py): past
+# it the file ends `failed` ("needed more memory"), its upload kept for a retry with more.
+# A 200-megapixel RGBA picture needs about 1 GiB to decode.
+SCRUB_MEMORY_BYTES = env_bytes("TIPLINE_SCRUB_MEMORY", 1536 * 1024**2)
 MAX_IMAGE_PIXELS = env_int("TIPLINE_MAX_IMAGE_PIXELS", 200_000_000, minimum=1)
 # Lossless by default (compressed pixels kept byte for byte); true re-encodes every picture.
 REENCODE_IMAGES = env_bool("TIPLINE_REENCODE_IMAGES", False)
