@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check ci messages clean
+.PHONY: run test lint audit check ci messages clean
 
 $(BIN)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,13 @@ lint: $(BIN)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+audit: $(BIN)/.dev
+	scripts/audit
+
 check: $(BIN)/.dev
 	PY=$(BIN)/python scripts/check-deploy
 
-ci: lint check test
+ci: lint audit check test
 
 ## messages: refresh and compile the Spanish translations
 messages: $(BIN)/.dev

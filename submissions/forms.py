@@ -112,6 +112,13 @@ class TipForm(forms.Form):
     files = MultipleFileField(
         label=gettext_lazy("Photos, videos, audio, documents"), required=False
     )
+    # A honeypot: hidden from people (and from screen readers) by the stylesheet, filled by
+    # bots that fill every field. Filled, the form is refused and the field shown with its
+    # error, so a person whose browser filled it can empty it: nothing is dropped silently.
+    website = forms.CharField(
+        label=gettext_lazy("Leave this field empty"), required=False, strip=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -123,6 +130,13 @@ class TipForm(forms.Form):
         if len(note) > settings.MAX_NOTE_CHARS:
             raise ValidationError(request_error_message("too_big"))
         return note
+
+    def clean_website(self) -> str:
+        if self.cleaned_data["website"]:
+            raise ValidationError(
+                _("This field must stay empty: delete what is in it, then send again.")
+            )
+        return ""
 
     def clean_links(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["links"].splitlines()]

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from . import crypto, keys, previews, receipts, scrub, storage
+from . import budget, clock, crypto, keys, previews, receipts, scrub, storage
 from .crypto.rewrap import rewrap_header
 from .models import Attachment, Comment, Reply, SourceMessage, Tip
 from .scrub.verify import Tee
@@ -70,7 +70,7 @@ def _new_attachments(tip_id: uuid.UUID, uploads: list[EncryptedUpload], stored: 
     return [
         Attachment(
             id=upload.attachment_id, tip_id=tip_id, message_id=message_id, position=position,
-            size=upload.size, blob_name=name,
+            size=upload.size, blob_name=name, lease_until=timezone.now() + STALE_AFTER,
             sealed_meta=seal_json(
                 {"filename": upload.name, "content_type": upload.content_type},
                 recipient=recipient,
@@ -146,7 +146,9 @@ def source_message_add(*, tip_id: uuid.UUID, note: str, links: list[str],
             last = tip.attachments.aggregate(last=Max("position"))["last"] or 0
             content = seal_json({"note": note, "links": links}, recipient=recipient,
                                 aad=crypto.binding("message", message_id, "content"))  # fmt: skip
-            message = SourceMessage.objects.create(id=message_id, tip=tip, sealed_content=content,
+            number = (tip.source_messages.aggregate(last=Max("number"))["last"] or 0) + 1
+            message = SourceMessage.objects.create(id=message_id, tip=tip, number=number,
+                                                   sealed_content=content,
                                                    link_count=len(links))  # fmt: skip
             attachments = _new_attachments(tip.pk, uploads, stored, recipient=recipient,
                                            first=last + 1, message_id=message_id)  # fmt: skip
@@ -156,7 +158,7 @@ def source_message_add(*, tip_id: uuid.UUID, note: str, links: list[str],
             return message
 
     message = _store_then(uploads, write)
-    logger.info("message.created id=%s attachments=%d", message.pk, len(uploads))
+    logger.info("message.created attachments=%d", len(uploads))
     return message
 
 
@@ -170,7 +172,6 @@ def _claim(attachment_id: str) -> Attachment | None:
         state=Attachment.State.SCRUBBING,
         lease_until=now + timedelta(seconds=settings.SCRUB_LEASE_SECONDS),
         attempts=F("attempts") + 1,
-        updated_at=now,
     )
     if not claimed:
         return None
@@ -181,7 +182,7 @@ def _finish(attachment: Attachment, **changes: object) -> bool:
     """Move a claimed row to its outcome, only if our lease still holds (attempts is the token)."""
     updated = Attachment.objects.filter(
         pk=attachment.pk, state=Attachment.State.SCRUBBING, attempts=attachment.attempts
-    ).update(lease_until=None, updated_at=timezone.now(), **changes)
+    ).update(lease_until=None, **changes)
     return bool(updated)
 
 
@@ -192,7 +193,7 @@ def _end(attachment: Attachment, state: str, reason: str, *, destroy_raw: bool) 
             changes["blob_name"] = ""
         if _finish(attachment, **changes) and destroy_raw:
             transaction.on_commit(partial(storage.delete, attachment.blob_name))
-    logger.info("attachment.%s id=%s", state, attachment.pk)
+    logger.info("attachment.%s", state)
 
 
 class ScrubCrashed(Exception):
@@ -240,6 +241,8 @@ def _scrub(kind: str, plain: BinaryIO, sealed: BinaryIO) -> scrub.Report:
         )  # fmt: skip
     except (crypto.DecryptionError, SoftTimeLimitExceeded):
         raise
+    except MemoryError as exc:
+        raise ScrubCrashed("it needed more memory than TIPLINE_SCRUB_MEMORY allows") from exc
     except Exception as exc:
         failure = source.failure or sink.failure
         if failure is not None:
@@ -280,7 +283,7 @@ def attachment_scrub(*, attachment_id: str) -> None:
     """Claim, scrub, store the clean blob, flip the pointer, delete the raw blob. Idempotent."""
     attachment = _claim(attachment_id)
     if attachment is None:
-        logger.info("attachment.skip id=%s", attachment_id)
+        logger.info("attachment.skip")
         return
     if attachment.attempts > MAX_ATTEMPTS:
         _end(
@@ -291,7 +294,8 @@ def attachment_scrub(*, attachment_id: str) -> None:
         )
         return
     try:
-        new_name, size, report, preview = _scrub_to_new_blob(attachment)
+        with budget.memory_budget(settings.SCRUB_MEMORY_BYTES):
+            new_name, size, report, preview = _scrub_to_new_blob(attachment)
     except scrub.Rejected as exc:
         _end(attachment, Attachment.State.REJECTED, f"{exc.code}: {exc.detail}", destroy_raw=True)
         return
@@ -349,7 +353,7 @@ def attachment_scrub(*, attachment_id: str) -> None:
         )  # fmt: skip
         old = attachment.blob_name if flipped else new_name
         transaction.on_commit(partial(storage.delete, old))
-    logger.info("attachment.clean id=%s kind=%s flipped=%s", attachment.pk, report.kind, flipped)
+    logger.info("attachment.clean kind=%s flipped=%s", report.kind, flipped)
 
 
 def _source_recipients(tip_id: uuid.UUID) -> list[crypto.Recipient]:
@@ -367,8 +371,7 @@ def attachments_retry_failed(*, ids: list[str] | None = None) -> int:
         state=Attachment.State.RECEIVED,
         attempts=0,
         reason="",
-        lease_until=None,
-        updated_at=timezone.now(),
+        lease_until=timezone.now() + STALE_AFTER,
     )
     transaction.on_commit(partial(_enqueue_after_commit, pks))
     logger.info("attachment.retry count=%d", len(pks))
@@ -396,11 +399,15 @@ def attachments_requeue_stale() -> int:
     """Re-enqueue rows whose message may have been lost or whose worker died (lease expired)."""
     now = timezone.now()
     stale = Attachment.objects.filter(
-        Q(state=Attachment.State.RECEIVED, updated_at__lt=now - STALE_AFTER)
-        | Q(state=Attachment.State.SCRUBBING, lease_until__lt=now)
+        Q(state__in=[Attachment.State.RECEIVED, Attachment.State.SCRUBBING], lease_until__lt=now)
+        | Q(state=Attachment.State.RECEIVED, lease_until=None)
     ).values_list("pk", flat=True)
     count = 0
     for pk in stale.iterator():
+        # A waiting file's deadline moves on: it is queued again once per STALE_AFTER.
+        Attachment.objects.filter(pk=pk, state=Attachment.State.RECEIVED).update(
+            lease_until=now + STALE_AFTER
+        )
         _enqueue_scrub(pk)
         count += 1
     if count:
@@ -451,8 +458,8 @@ def reply_forget(*, tip_id: uuid.UUID, reply_id: uuid.UUID, identity: crypto.Ide
         stream = io.BytesIO(bytes(sealed))
         header = rewrap_header(stream, identities=[identity], recipients=[], aad=aad)
         if mine.filter(sealed=sealed).update(sealed=header + stream.read(),
-                                             source_deleted_at=timezone.now()):  # fmt: skip
-            logger.info("reply.deleted_by_source id=%s", reply_id)
+                                             source_deleted_at=clock.coarse_now()):  # fmt: skip
+            logger.info("reply.deleted_by_source")
             return True
     raise crypto.DecryptionError("the reply kept changing while it was being deleted")
 

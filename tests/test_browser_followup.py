@@ -246,6 +246,8 @@ def test_the_submission_flow_sets_no_cookie_and_asks_no_other_origin(
     context.on("request", lambda request: requested.append(request.url))
     page = context.new_page()
     page.goto(f"{live_server.url}/es/")
+    honeypot = page.locator("#id_website").bounding_box()  # off the screen, for people
+    assert honeypot is not None and honeypot["x"] + honeypot["width"] <= 0, honeypot
     page.set_input_files("#id_files", [{"name": "tool.exe", "mimeType": "application/x-msdos",
                                         "buffer": b"MZ" + b"\0" * 300}])  # fmt: skip
     page.click("button[type=submit]")

@@ -5,10 +5,13 @@ bounded time; a local listener stands for any server such a file would call, and
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 import threading
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +22,8 @@ from submissions import services
 from submissions.models import Attachment, Tip
 from tests import fixtures
 from tests.conftest import raw_attachment
+from tests.test_scrub import _chunk
+from tests.test_scrub_pdf_archive_review import _gz, _multi_member_bomb, _tar
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +130,75 @@ def test_rejected_by_the_worker_in_bounded_time_and_the_listener_hears_nothing(b
     time.sleep(0.3)
     assert listener.connections == 0
     assert not [a for a in Attachment.objects.filter(tip=tip, state="rejected") if a.blob_name]
+
+
+def _zip_bomb() -> bytes:
+    """A ZIP of ~1 MB whose one member inflates to 1 GiB of zeros."""
+    out = io.BytesIO()
+    block = bytes(16 * 1024 * 1024)
+    with (zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+          archive.open("report.txt", "w", force_zip64=True) as member):  # fmt: skip
+        for _ in range(64):
+            member.write(block)
+    return out.getvalue()
+
+
+def _nested(depth: int) -> bytes:
+    """A tar.gz inside a tar.gz inside… `depth` times, a note at the bottom."""
+    data = _gz(_tar([("note.txt", b"bottom")]))
+    for level in range(depth):
+        data = _gz(_tar([(f"level{level}.tar.gz", data)]))
+    return data
+
+
+def _bombs() -> dict[str, bytes]:
+    jpeg = bytearray(fixtures.jpeg_with_gps())
+    sof = fixtures.segment_offset(bytes(jpeg), 0xC0)
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 65535, 65535)  # 4.3 gigapixels claimed
+    ihdr = struct.pack(">IIBBBBB", 100, 100, 8, 0, 0, 0, 0)
+    idat = zlib.compress(bytes(200_000_000), 9)
+    png = b"\x89PNG\r\n\x1a\n" + b"".join(
+        _chunk(k, v) for k, v in [(b"IHDR", ihdr), (b"IDAT", idat), (b"IEND", b"")]
+    )
+    return {"huge dimensions (JPEG)": bytes(jpeg), "decompression bomb (PNG)": png,
+            "gzip bomb": _multi_member_bomb(), "zip bomb": _zip_bomb(),
+            "deeply nested archive": _nested(40)}  # fmt: skip
+
+
+def test_bombs_are_rejected_within_a_small_memory_budget_and_in_seconds(blob_dir, settings):
+    """Each bomb ends `rejected` with a reason, in seconds, while the scrub may take no more
+    than 256 MiB beyond the process's own (budget.py): past it the file would end `failed`
+    ("needed more memory"), so `rejected` shows the memory stayed bounded."""
+    settings.SCRUB_MEMORY_BYTES = 256 * 1024 * 1024
+    assert Client().post("/en/", {"note": "carrier"}).status_code == 200
+    tip = Tip.objects.get()
+    for position, (name, data) in enumerate(_bombs().items(), 1):
+        attachment = raw_attachment(tip, position, data)
+        started = time.monotonic()
+        services.attachment_scrub(attachment_id=str(attachment.pk))
+        seconds = time.monotonic() - started
+        attachment.refresh_from_db()
+        assert (attachment.state, seconds < 20) == ("rejected", True), (
+            name, attachment.reason, seconds)  # fmt: skip
+        assert attachment.reason and not attachment.blob_name, (name, attachment.reason)
+
+
+def test_a_scrub_past_its_memory_budget_fails_keeping_the_upload(blob_dir, settings,
+                                                                  monkeypatch):  # fmt: skip
+    """A decoder we don't know to limit meets the budget: MemoryError, the file ends `failed`
+    with that reason (the upload kept for a retry with more memory), and the limit is lifted
+    again after: the worker goes on."""
+    settings.SCRUB_MEMORY_BYTES = 64 * 1024 * 1024
+
+    def greedy(*args: object, **kwargs: object) -> None:
+        hoard = bytearray(512 * 1024 * 1024)
+        raise AssertionError(f"allocated {len(hoard)} bytes past the budget")
+
+    assert Client().post("/en/", {"note": "carrier"}).status_code == 200
+    attachment = raw_attachment(Tip.objects.get(), 1)
+    monkeypatch.setattr("submissions.scrub.scrub_verified", greedy)
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    attachment.refresh_from_db()
+    assert attachment.state == "failed" and "more memory" in attachment.reason
+    assert attachment.blob_name  # kept: `manage.py tipline_retry` can try again
+    assert len(bytearray(512 * 1024 * 1024)) > 0  # the limit is gone once the scrub ends

@@ -11,10 +11,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from submissions import crypto, keys, receipts
+from submissions import crypto, keys, receipts, storage
 from submissions.models import Attachment, Tip
 from submissions.views import public as public_views
 from tests import fixtures
+from tests.sources import receipt_code
 from tests.tools import database_bytes
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +94,7 @@ def test_submission_stores_only_ciphertext(
         response = post(client, note=NOTE, links=LINKS, files=photo_and_png())
     assert response.status_code == 200, response.content.decode()[:2000]
     assert not response.cookies
-    code = re.search(r'id="receipt-code">([a-z ]+)<', response.content.decode()).group(1)
+    code = receipt_code(response.content.decode())
     assert len(code.split()) == receipts.WORDS
 
     tip = Tip.objects.get()
@@ -454,3 +455,19 @@ def test_posts_are_limited_per_minute_for_everyone_together(client, blob_dir, se
     keys = [k.decode() for k in server.keys("*rl:*")]
     assert keys and all(re.fullmatch(r"tipline:\d+:rl:submit:\d+", key) for key in keys), keys
     forget()
+
+
+def test_a_filled_honeypot_refuses_the_form_and_shows_the_field(blob_dir):
+    """Bots fill every field; people never see this one. Filled (a browser's autofill, say),
+    nothing is kept and the field appears with its error, in the source's language."""
+    empty = Client().get("/es/").content.decode()
+    assert re.search(r'<p class="hp" aria-hidden="true">\s*<label for="id_website">', empty)
+    assert 'tabindex="-1"' in empty and 'autocomplete="off"' in empty
+    photo = SimpleUploadedFile("a.jpg", fixtures.jpeg_with_gps())
+    form = {"note": "real note", "website": "http://spam.example", "files": [photo]}
+    response = Client().post("/es/", form)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Este campo debe quedar vacío: borre lo que contiene" in page
+    assert 'class="hp"' not in page and "real note" in page  # shown, what they wrote kept
+    assert not Tip.objects.exists() and not list(storage.walk())
