@@ -176,6 +176,7 @@ class Attachment(models.Model):
     sealed_preview = models.BinaryField(null=True, editable=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)  # "host:pid" of the scrub
     # When it arrived, rounded down to the hour (clock.py). While it is received or being
     # cleaned, lease_until is the deadline after which it is queued again.
     created_at = models.DateTimeField(default=clock.coarse_now, editable=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,7 +15,7 @@ from typing import BinaryIO, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -25,8 +27,6 @@ from .uploads import EncryptedUpload
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
-STALE_AFTER = timedelta(minutes=5)
 # A blob is only an orphan once no upload or scrub in flight could still commit a row for it.
 ORPHAN_HOURS = 2
 T = TypeVar("T")
@@ -70,7 +70,7 @@ def _new_attachments(tip_id: uuid.UUID, uploads: list[EncryptedUpload], stored: 
     return [
         Attachment(
             id=upload.attachment_id, tip_id=tip_id, message_id=message_id, position=position,
-            size=upload.size, blob_name=name, lease_until=timezone.now() + STALE_AFTER,
+            size=upload.size, blob_name=name, lease_until=timezone.now() + _requeue_after(),
             sealed_meta=seal_json(
                 {"filename": upload.name, "content_type": upload.content_type},
                 recipient=recipient,
@@ -162,15 +162,45 @@ def source_message_add(*, tip_id: uuid.UUID, note: str, links: list[str],
     return message
 
 
+def _requeue_after() -> timedelta:
+    return timedelta(seconds=settings.SCRUB_REQUEUE_AFTER_SECONDS)
+
+
+def _lease_owner() -> str:
+    """Who holds a lease: this host and process (a Celery pool process)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def _abandoned(owner: str) -> bool:
+    """Whether the lease's holder is surely gone: a process of this host that no longer
+    exists (a pool process killed mid-scrub, its message delivered again at once). Another
+    host's lease, or a process that may still exist, waits for the lease to run out."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _claim(attachment_id: str) -> Attachment | None:
     """Take the row with a lease (conditional UPDATE). None if someone else has it or it's done."""
     now = timezone.now()
     claimable = Q(state=Attachment.State.RECEIVED) | Q(
         state=Attachment.State.SCRUBBING, lease_until__lt=now
     )
+    holder = (Attachment.objects.filter(pk=attachment_id, state=Attachment.State.SCRUBBING)
+              .values_list("lease_owner", flat=True).first())  # fmt: skip
+    if holder and _abandoned(holder):
+        claimable |= Q(state=Attachment.State.SCRUBBING, lease_owner=holder)
     claimed = Attachment.objects.filter(claimable, pk=attachment_id).update(
         state=Attachment.State.SCRUBBING,
         lease_until=now + timedelta(seconds=settings.SCRUB_LEASE_SECONDS),
+        lease_owner=_lease_owner(),
         attempts=F("attempts") + 1,
     )
     if not claimed:
@@ -182,7 +212,7 @@ def _finish(attachment: Attachment, **changes: object) -> bool:
     """Move a claimed row to its outcome, only if our lease still holds (attempts is the token)."""
     updated = Attachment.objects.filter(
         pk=attachment.pk, state=Attachment.State.SCRUBBING, attempts=attachment.attempts
-    ).update(lease_until=None, **changes)
+    ).update(lease_until=None, lease_owner="", **changes)
     return bool(updated)
 
 
@@ -285,7 +315,7 @@ def attachment_scrub(*, attachment_id: str) -> None:
     if attachment is None:
         logger.info("attachment.skip")
         return
-    if attachment.attempts > MAX_ATTEMPTS:
+    if attachment.attempts > settings.SCRUB_MAX_ATTEMPTS:
         _end(
             attachment,
             Attachment.State.FAILED,
@@ -328,10 +358,37 @@ def attachment_scrub(*, attachment_id: str) -> None:
         return
     except Exception:
         # Transient (storage, database): release the lease so a retry or the beat picks it up.
-        Attachment.objects.filter(pk=attachment.pk, attempts=attachment.attempts).update(
-            state=Attachment.State.RECEIVED, lease_until=None
-        )
+        _release(attachment)
         raise
+    try:
+        _flip(attachment, new_name, size, report, preview)
+    except Exception:
+        # The database went away, say: the cleaned blob must not outlive this attempt.
+        _release(attachment, discard=new_name)
+        raise
+
+
+def _release(attachment: Attachment, *, discard: str = "") -> None:
+    """After a transient failure: give the row back (`received`, no lease) so the task's
+    retry or beat takes it at once, and delete the blob this attempt made (`discard`) unless
+    a row points at it after all (a commit whose answer was lost). Best effort: if the database
+    can't answer, the lease runs out and the hourly reconcile deletes a surely orphaned blob."""
+    try:
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()  # a dropped one: the next query reconnects
+        Attachment.objects.filter(pk=attachment.pk, state=Attachment.State.SCRUBBING,
+                                  attempts=attachment.attempts).update(
+            state=Attachment.State.RECEIVED, lease_until=None, lease_owner="")  # fmt: skip
+        if discard and not Attachment.objects.filter(blob_name=discard).exists():
+            storage.delete(discard)
+    except Exception as exc:  # noqa: BLE001 - an orphan or a late retry is safe, a loss is not
+        logger.warning("attachment.release_failed error=%s", type(exc).__name__)
+
+
+def _flip(attachment: Attachment, new_name: str, size: int, report: scrub.Report,
+          preview: bytes | None) -> None:  # fmt: skip
+    """Point the row at the cleaned blob (if our lease still holds), and delete the raw
+    one once that is committed (or the new one, if someone else finished first)."""
     with transaction.atomic():
         flipped = _finish(
             attachment,
@@ -371,7 +428,7 @@ def attachments_retry_failed(*, ids: list[str] | None = None) -> int:
         state=Attachment.State.RECEIVED,
         attempts=0,
         reason="",
-        lease_until=timezone.now() + STALE_AFTER,
+        lease_until=timezone.now() + _requeue_after(),
     )
     transaction.on_commit(partial(_enqueue_after_commit, pks))
     logger.info("attachment.retry count=%d", len(pks))
@@ -388,11 +445,18 @@ def blobs_reconcile(*, min_age: timedelta, dry_run: bool = False) -> list[str]:
         name for name in storage.walk()
         if name not in referenced and store.get_modified_time(name) < cutoff
     ]  # fmt: skip
+    # Spooled ciphertext left by a process killed mid-upload or mid-scrub (others delete
+    # their own when they close).
+    stale_spools = [path for path in settings.SPOOL_DIR.glob("*.age")
+                    if path.stat().st_mtime < cutoff.timestamp()]  # fmt: skip
     if not dry_run:
         for name in orphans:
             storage.delete(name)
-    logger.info("blob.reconcile orphans=%d deleted=%s", len(orphans), not dry_run)
-    return orphans
+        for path in stale_spools:
+            path.unlink(missing_ok=True)
+    logger.info("blob.reconcile orphans=%d spools=%d deleted=%s", len(orphans),
+                len(stale_spools), not dry_run)  # fmt: skip
+    return orphans + [f"spool/{path.name}" for path in stale_spools]
 
 
 def attachments_requeue_stale() -> int:
@@ -404,9 +468,9 @@ def attachments_requeue_stale() -> int:
     ).values_list("pk", flat=True)
     count = 0
     for pk in stale.iterator():
-        # A waiting file's deadline moves on: it is queued again once per STALE_AFTER.
+        # A waiting file's deadline moves on: it is queued again once per period.
         Attachment.objects.filter(pk=pk, state=Attachment.State.RECEIVED).update(
-            lease_until=now + STALE_AFTER
+            lease_until=now + _requeue_after()
         )
         _enqueue_scrub(pk)
         count += 1

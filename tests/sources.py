@@ -9,7 +9,7 @@ from submissions.models import Tip
 
 
 def receipt_code(page: str) -> str:
-    match = re.search(r'id="receipt-code">([a-z ]+)<', page)
+    match = re.search(r'id="receipt-code">([^<]+)<', page)
     assert match, page[-2000:]
     return match.group(1)
 

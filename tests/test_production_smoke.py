@@ -211,7 +211,7 @@ def test_a_tip_through_the_production_topology(stack, tmp_path):
     upload = {"files": ("IMG_0042.jpg", photo, "image/jpeg")}
     sent = requests.post(f"{public}/en/", data={"note": NOTE}, files=upload, timeout=60)
     assert sent.status_code == 200, sent.text[-2000:]
-    assert re.search(r'id="receipt-code">[a-z ]+<', sent.text)
+    assert re.search(r'id="receipt-code">[^<]+<', sent.text)
     assert not sent.cookies
 
     def cleaned() -> bool:

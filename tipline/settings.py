@@ -233,7 +233,9 @@ CELERY_BROKER_URL = env_secret("TIPLINE_BROKER_URL", "filesystem://")  # a passw
 # together; the embedded default's processes count each for itself.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": CELERY_BROKER_URL, "KEY_PREFIX": "tipline"}
+                "LOCATION": CELERY_BROKER_URL, "KEY_PREFIX": "tipline",
+                # Redis down must not hold a source's request: counters fail open, at once.
+                "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }  # fmt: skip
@@ -248,7 +250,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {"visibility_timeout": 3600}
+    # Unacknowledged messages of a worker that vanished come back after this; sooner, beat
+    # re-enqueues from the rows (lease_until). Longer than the longest scrub (the time limit),
+    # or a slow scrub would be delivered again while it runs. Publishing gives up in seconds
+    # when Redis is down: the tip is committed, beat queues it later.
+    else {
+        "visibility_timeout": 2 * env_int("TIPLINE_TASK_TIME_LIMIT", 1800, minimum=10),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+    }
 )
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
@@ -265,12 +275,21 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"newsroom.send_digest": {"queue": "notify"}}
 CELERY_TASK_TIME_LIMIT = env_int("TIPLINE_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
-# A claimed attachment whose worker vanished becomes claimable again after this many seconds.
-SCRUB_LEASE_SECONDS = CELERY_TASK_TIME_LIMIT + 60
+# A claimed attachment whose worker vanished becomes claimable again after this many seconds
+# (at once, when the worker was on the same host and its process is gone: services._claim).
+SCRUB_LEASE_SECONDS = CELERY_TASK_TIME_LIMIT + env_int("TIPLINE_LEASE_GRACE", 60, minimum=1)
+# A file waiting to be cleaned (`received`) is queued again after this long (the broker may
+# have lost its message), and a file whose scrub crashed or timed out this many times ends
+# `failed`, its upload kept (`manage.py tipline_retry`).
+SCRUB_REQUEUE_AFTER_SECONDS = env_int("TIPLINE_REQUEUE_AFTER", 300, minimum=1)
+SCRUB_MAX_ATTEMPTS = env_int("TIPLINE_SCRUB_MAX_ATTEMPTS", 5, minimum=1)
+# Each pool process is replaced after this many scrubs: parsers' leaks and fragmentation
+# do not accumulate.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = 50
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-attachments": {
         "task": "submissions.requeue_stale",
-        "schedule": env_int("TIPLINE_REQUEUE_EVERY", 300, minimum=10),
+        "schedule": env_int("TIPLINE_REQUEUE_EVERY", 300, minimum=1),
     },
     "reconcile-blobs": {"task": "submissions.reconcile_blobs", "schedule": 3600},
     "expire-source-sessions": {"task": "submissions.expire_source_sessions", "schedule": 300},
