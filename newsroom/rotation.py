@@ -18,8 +18,9 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Model
 
-from submissions import crypto, storage
+from submissions import crypto, filekeys, storage
 from submissions.crypto.rewrap import addressed_to, rewrap_header
 from submissions.models import Attachment, Comment, Reply, SourceMessage, Tip
 
@@ -42,14 +43,16 @@ class Progress:
 
 
 # Every column sealed to the newsroom key, with the purpose it is bound to.
-SEALED_COLUMNS = [
-    (Tip, "sealed_content", "tip", "content"),
-    (SourceMessage, "sealed_content", "message", "content"),
-    (Attachment, "sealed_meta", "attachment", "meta"),
-    (Attachment, "sealed_report", "attachment", "report"),  # the source's stanza is kept
-    (Attachment, "sealed_preview", "attachment", "preview"),
-    (Comment, "sealed", "comment", "body"),
-    (Reply, "sealed", "reply", "body"),  # the source's stanza is kept, as for reports
+SEALED_COLUMNS: list[tuple[type[Model], str, str, str, dict[str, str]]] = [
+    (Tip, "sealed_content", "tip", "content", {}),
+    (SourceMessage, "sealed_content", "message", "content", {}),
+    (Attachment, "sealed_meta", "attachment", "meta", {}),
+    (Attachment, "sealed_report", "attachment", "report", {}),  # the source's stanza is kept
+    (Attachment, "sealed_preview", "attachment", "preview", {}),
+    # A cleaned file's own key (an upload's is sealed to the intake key, not ours).
+    (Attachment, "blob_key", "attachment", "clean-key", {"state": "clean"}),
+    (Comment, "sealed", "comment", "body", {}),
+    (Reply, "sealed", "reply", "body", {}),  # the source's stanza is kept, as for reports
 ]
 
 
@@ -114,10 +117,9 @@ def _start(current: NewsroomKey, actor: object) -> tuple[NewsroomKey, crypto.Ide
 
 def _rewrap_all(old: list[crypto.Identity], new: crypto.Identity, progress: Progress) -> None:
     recipients = [new.recipient]
-    for model, column, kind, purpose in SEALED_COLUMNS:
-        for pk, data in (
-            model.objects.exclude(**{column: None}).values_list("pk", column).iterator()
-        ):
+    for model, column, kind, purpose, where in SEALED_COLUMNS:
+        rows = model.objects.filter(**where).exclude(**{column: None})  # type: ignore[attr-defined]
+        for pk, data in rows.values_list("pk", column).iterator():
             aad = crypto.binding(kind, pk, purpose)
             stream = io.BytesIO(bytes(data))
             try:
@@ -130,16 +132,20 @@ def _rewrap_all(old: list[crypto.Identity], new: crypto.Identity, progress: Prog
             # Only if unchanged meanwhile: a concurrent writer's value is re-wrapped next pass.
             model.objects.filter(pk=pk, **{column: data}).update(**{column: header + stream.read()})
             progress.rewrapped += 1
-    for attachment in Attachment.objects.filter(state=Attachment.State.CLEAN).iterator():
+    # Cleaned files from before file keys, still addressed to the newsroom key itself: each
+    # gets a key of its own (filekeys.py), sealed to the new newsroom key.
+    legacy = Attachment.objects.filter(state=Attachment.State.CLEAN, blob_key=None)
+    for attachment in legacy.iterator():
         _rewrap_blob(attachment, old, new, progress)
 
 
 def _rewrap_blob(attachment: Attachment, old: list[crypto.Identity], new: crypto.Identity,
                  progress: Progress) -> None:  # fmt: skip
     aad = crypto.binding("attachment", attachment.pk, "clean")
+    key = filekeys.new()
     with storage.open_blob(attachment.blob_name) as source:
         try:
-            header = rewrap_header(source, identities=old, recipients=[new.recipient], aad=aad)
+            header = rewrap_header(source, identities=old, recipients=[key.recipient], aad=aad)
         except crypto.DecryptionError:
             source.seek(0)
             if not addressed_to(source, [new]):
@@ -156,8 +162,10 @@ def _rewrap_blob(attachment: Attachment, old: list[crypto.Identity], new: crypto
         finally:
             spool.close()
     with transaction.atomic():
+        sealed_key = filekeys.seal(key, to=[new.recipient], attachment_id=attachment.pk,
+                                   purpose="clean")  # fmt: skip
         moved = Attachment.objects.filter(pk=attachment.pk, blob_name=attachment.blob_name).update(
-            blob_name=new_name
+            blob_name=new_name, blob_key=sealed_key
         )
         transaction.on_commit(lambda: storage.delete(attachment.blob_name if moved else new_name))
     progress.rewrapped += 1

@@ -32,7 +32,7 @@ from newsroom import audit
 from newsroom.models import AuditEvent
 from newsroom.sites import ReadOnlyMixin
 
-from . import crypto, selectors, services, storage
+from . import crypto, selectors, services
 from .keys import KeyUnavailable
 from .models import Attachment, Label, SourceMessage, Tip, TipChange
 
@@ -278,7 +278,7 @@ class TipChangeInline(ReadOnlyMixin, admin.TabularInline):
         return request.user.has_perm("submissions.view_tip")
 
 
-TRIAGE_FIELDS = ["status", "priority", "assignee", "title", "summary"]
+TRIAGE_FIELDS = ["status", "priority", "assignee", "title", "summary", "legal_hold"]
 
 
 class TipForm(ModelForm):
@@ -328,7 +328,20 @@ class TipAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["short_id", "created_at", "note", "links"]}),
         ("Messages from the source", {"fields": ["source_messages"]}),
-        ("Triage", {"fields": ["status", "priority", "assignee", "labels", "title", "summary"]}),
+        (
+            "Triage",
+            {
+                "fields": [
+                    "status",
+                    "priority",
+                    "assignee",
+                    "labels",
+                    "title",
+                    "summary",
+                    "legal_hold",
+                ]
+            },
+        ),
         ("Replies to the source", {"fields": ["reply_list", "new_reply"]}),
         ("Comments", {"fields": ["comment_list", "new_comment"]}),
         ("Who looked at it", {"fields": ["seen_by"], "classes": ["collapse"]}),
@@ -584,15 +597,12 @@ class TipAdmin(admin.ModelAdmin):
         self.delete_queryset(request, Tip.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tip]) -> None:
-        """Purge: rows first, then (once committed) the blobs they pointed to."""
-        with transaction.atomic():
-            tips = list(queryset.values_list("pk", flat=True))
-            blobs = list(Attachment.objects.filter(tip__in=tips).exclude(blob_name="")
-                         .values_list("blob_name", flat=True))  # fmt: skip
-            Tip.objects.filter(pk__in=tips).delete()
-            for pk in tips:
-                audit.record("tip_purged", actor=request.user, target=f"tip:{pk}")
-            transaction.on_commit(lambda: [storage.delete(name) for name in blobs])
+        """Purge (services.tips_purge); tips on legal hold are kept, and the editor told."""
+        held = queryset.filter(legal_hold=True).count()
+        services.tips_purge(queryset.values_list("pk", flat=True), actor=request.user)
+        if held:
+            self.message_user(request, f"{held} tip(s) on legal hold were kept.",
+                              level=messages.WARNING)  # fmt: skip
 
 
 def _messages(read: Any, tip: Tip) -> SafeString | str:

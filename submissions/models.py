@@ -66,6 +66,10 @@ class Tip(models.Model):
         related_name="assigned_tips", limit_choices_to={"is_staff": True, "is_active": True},
     )  # fmt: skip
     labels = models.ManyToManyField(Label, blank=True, related_name="tips")
+    # Never purged while set, by hand or by the retention policy (a legal obligation, say).
+    legal_hold = models.BooleanField(
+        default=False, help_text="Keep this tip: no purge, by hand or by the retention policy."
+    )
     title = models.CharField(max_length=120, blank=True, help_text=STAFF_TEXT_HELP)
     summary = models.TextField(max_length=2000, blank=True, help_text=STAFF_TEXT_HELP)
 
@@ -168,6 +172,10 @@ class Attachment(models.Model):
     # Random storage name of the current ciphertext: raw (intake key) until clean, then the
     # cleaned file (newsroom key). Empty once a rejected or failed raw blob is destroyed.
     blob_name = models.CharField(max_length=100, blank=True)
+    # The current blob's own key, sealed (filekeys.py): to the intake key for the upload, to
+    # the newsroom key for the cleaned file. Gone with the row: a backup copy of the blob no
+    # longer opens. Empty for rows from before file keys.
+    blob_key = models.BinaryField(null=True, editable=False)
     # age ciphertext of {"filename", "content_type"} as the client sent them, newsroom key.
     sealed_meta = models.BinaryField(editable=False)
     # age ciphertext of the scrub report (names/categories removed, never values).

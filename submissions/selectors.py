@@ -16,7 +16,7 @@ from django.http import Http404
 
 from newsroom import audit
 
-from . import crypto, keys, storage
+from . import crypto, filekeys, keys, storage
 from .models import Attachment, Tip
 
 logger = logging.getLogger(__name__)
@@ -127,13 +127,19 @@ def attachment_media(*, user: User, attachment_id: object) -> tuple[Attachment, 
     return attachment, media_type
 
 
+def clean_identities(attachment: Attachment) -> list[crypto.Identity]:
+    """What opens a cleaned file: its own key, unsealed with the newsroom key (filekeys.py)."""
+    return filekeys.identities(attachment.blob_key, opener=keys.newsroom_identities(),
+                               attachment_id=attachment.pk, purpose="clean")  # fmt: skip
+
+
 def attachment_range(attachment: Attachment, start: int, end: int) -> Iterator[bytes]:
     """Bytes start..end (inclusive) of the cleaned file, decrypted chunk by chunk from a
     seekable copy of the blob (a player seeks: it asks for ranges)."""
     source = storage.open_blob(attachment.blob_name)
     try:
         aad = crypto.binding("attachment", attachment.pk, "clean")
-        reader = crypto.open_seekable(source, identities=keys.newsroom_identities(), aad=aad)
+        reader = crypto.open_seekable(source, identities=clean_identities(attachment), aad=aad)
     except BaseException:
         source.close()
         raise
@@ -153,7 +159,7 @@ def attachment_range(attachment: Attachment, start: int, end: int) -> Iterator[b
 
 def attachment_plaintext(attachment: Attachment, *, user: User) -> Iterator[bytes]:
     """Stream the decrypted clean file, one 64 KiB chunk at a time (on the audit record)."""
-    identities = keys.newsroom_identities()  # locked: refused before anything is recorded
+    identities = clean_identities(attachment)  # locked: refused before anything is recorded
     audit.record("file_downloaded", actor=user, target=f"attachment:{attachment.pk}")
     logger.info("attachment.download id=%s", attachment.pk)
     return crypto.iter_plaintext(

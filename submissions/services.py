@@ -8,8 +8,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import BinaryIO, TypeVar
 
@@ -17,9 +18,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Max, Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from . import budget, clock, crypto, keys, previews, receipts, scrub, storage
+from newsroom import audit
+
+from . import budget, clock, crypto, filekeys, keys, previews, receipts, scrub, storage
 from .crypto.rewrap import rewrap_header
 from .models import Attachment, Comment, Reply, SourceMessage, Tip
 from .scrub.verify import Tee
@@ -27,8 +31,6 @@ from .uploads import EncryptedUpload
 
 logger = logging.getLogger(__name__)
 
-# A blob is only an orphan once no upload or scrub in flight could still commit a row for it.
-ORPHAN_HOURS = 2
 T = TypeVar("T")
 
 
@@ -70,7 +72,8 @@ def _new_attachments(tip_id: uuid.UUID, uploads: list[EncryptedUpload], stored: 
     return [
         Attachment(
             id=upload.attachment_id, tip_id=tip_id, message_id=message_id, position=position,
-            size=upload.size, blob_name=name, lease_until=timezone.now() + _requeue_after(),
+            size=upload.size, blob_name=name, blob_key=upload.sealed_key,
+            lease_until=timezone.now() + _requeue_after(),
             sealed_meta=seal_json(
                 {"filename": upload.name, "content_type": upload.content_type},
                 recipient=recipient,
@@ -282,29 +285,42 @@ def _scrub(kind: str, plain: BinaryIO, sealed: BinaryIO) -> scrub.Report:
         raise ScrubCrashed(type(exc).__name__) from exc
 
 
-def _scrub_to_new_blob(attachment: Attachment) -> tuple[str, int, scrub.Report, bytes | None]:
-    """Decrypt the raw blob, scrub it, encrypt the result to the newsroom key, store it; and
-    a preview made from the cleaned bytes on their way (see previews.py)."""
+@dataclass(frozen=True)
+class _Cleaned:
+    blob_name: str
+    blob_key: bytes  # the cleaned blob's own key, sealed to the newsroom key
+    size: int
+    report: scrub.Report
+    preview: bytes | None
+
+
+def _scrub_to_new_blob(attachment: Attachment) -> _Cleaned:
+    """Decrypt the raw blob, scrub it, encrypt the result to a new key of its own (sealed to
+    the newsroom key), store it; and a preview made from the cleaned bytes on their way."""
     spool = storage.Spool()
     try:
         with storage.open_blob(attachment.blob_name) as raw:
+            opener = filekeys.identities(attachment.blob_key, opener=keys.intake_identities(),
+                                         attachment_id=attachment.pk, purpose="raw")  # fmt: skip
             # Seekable: containers such as MP4 keep their index at the end.
             plain = crypto.open_seekable(
-                raw,
-                identities=keys.intake_identities(),
-                aad=crypto.binding("attachment", attachment.pk, "raw"),
+                raw, identities=opener, aad=crypto.binding("attachment", attachment.pk, "raw")
             )
             kind = scrub.sniff(plain.peek(scrub.SNIFF_BYTES)[: scrub.SNIFF_BYTES])
+            key = filekeys.new()
+            sealed_key = filekeys.seal(key, to=[keys.newsroom_recipient()],
+                                       attachment_id=attachment.pk, purpose="clean")  # fmt: skip
             sealed = crypto.seal_stream(
                 spool.file,
-                recipients=[keys.newsroom_recipient()],
+                recipients=[key.recipient],
                 aad=crypto.binding("attachment", attachment.pk, "clean"),
             )
             cleaned = previews.Buffer(previews.BUFFER_LIMIT if previews.wanted(kind) else 0)
             report = _scrub(kind, plain, Tee(sealed, cleaned))  # type: ignore[arg-type]
             sealed.close()
         preview = previews.make(scrub.category(report), report.output_kind, cleaned)
-        return storage.save_spool(spool), sealed.plaintext_size, report, preview
+        return _Cleaned(storage.save_spool(spool), sealed_key, sealed.plaintext_size, report,
+                        preview)  # fmt: skip
     finally:
         spool.close()
 
@@ -325,7 +341,7 @@ def attachment_scrub(*, attachment_id: str) -> None:
         return
     try:
         with budget.memory_budget(settings.SCRUB_MEMORY_BYTES):
-            new_name, size, report, preview = _scrub_to_new_blob(attachment)
+            cleaned = _scrub_to_new_blob(attachment)
     except scrub.Rejected as exc:
         _end(attachment, Attachment.State.REJECTED, f"{exc.code}: {exc.detail}", destroy_raw=True)
         return
@@ -361,10 +377,10 @@ def attachment_scrub(*, attachment_id: str) -> None:
         _release(attachment)
         raise
     try:
-        _flip(attachment, new_name, size, report, preview)
+        _flip(attachment, cleaned)
     except Exception:
         # The database went away, say: the cleaned blob must not outlive this attempt.
-        _release(attachment, discard=new_name)
+        _release(attachment, discard=cleaned.blob_name)
         raise
 
 
@@ -385,8 +401,7 @@ def _release(attachment: Attachment, *, discard: str = "") -> None:
         logger.warning("attachment.release_failed error=%s", type(exc).__name__)
 
 
-def _flip(attachment: Attachment, new_name: str, size: int, report: scrub.Report,
-          preview: bytes | None) -> None:  # fmt: skip
+def _flip(attachment: Attachment, cleaned: _Cleaned) -> None:
     """Point the row at the cleaned blob (if our lease still holds), and delete the raw
     one once that is committed (or the new one, if someone else finished first)."""
     with transaction.atomic():
@@ -394,23 +409,25 @@ def _flip(attachment: Attachment, new_name: str, size: int, report: scrub.Report
             attachment,
             state=Attachment.State.CLEAN,
             reason="",
-            kind=report.output_kind,
-            category=scrub.category(report),
-            size=size,
-            blob_name=new_name,
+            kind=cleaned.report.output_kind,
+            category=scrub.category(cleaned.report),
+            size=cleaned.size,
+            blob_name=cleaned.blob_name,
+            blob_key=cleaned.blob_key,
             # The source reads it too (what was removed, never values), with their code.
             sealed_report=seal_json(
-                report.as_dict(), aad=crypto.binding("attachment", attachment.pk, "report"),
+                cleaned.report.as_dict(),
+                aad=crypto.binding("attachment", attachment.pk, "report"),
                 also=_source_recipients(attachment.tip_id),
             ),
-            sealed_preview=None if preview is None else crypto.seal_bytes(
-                preview, recipients=[keys.newsroom_recipient()],
+            sealed_preview=None if cleaned.preview is None else crypto.seal_bytes(
+                cleaned.preview, recipients=[keys.newsroom_recipient()],
                 aad=crypto.binding("attachment", attachment.pk, "preview"),
             ),
         )  # fmt: skip
-        old = attachment.blob_name if flipped else new_name
+        old = attachment.blob_name if flipped else cleaned.blob_name
         transaction.on_commit(partial(storage.delete, old))
-    logger.info("attachment.clean kind=%s flipped=%s", report.kind, flipped)
+    logger.info("attachment.clean kind=%s flipped=%s", cleaned.report.kind, flipped)
 
 
 def _source_recipients(tip_id: uuid.UUID) -> list[crypto.Recipient]:
@@ -435,30 +452,6 @@ def attachments_retry_failed(*, ids: list[str] | None = None) -> int:
     return len(pks)
 
 
-def blobs_reconcile(*, min_age: timedelta, dry_run: bool = False) -> list[str]:
-    """Delete blobs no row points to (left by a crash between storing and committing, or by a
-    delete that failed after commit), once older than `min_age`. Returns their names."""
-    store = storage.blobs()
-    referenced = set(Attachment.objects.exclude(blob_name="").values_list("blob_name", flat=True))
-    cutoff = timezone.now() - min_age
-    orphans = [
-        name for name in storage.walk()
-        if name not in referenced and store.get_modified_time(name) < cutoff
-    ]  # fmt: skip
-    # Spooled ciphertext left by a process killed mid-upload or mid-scrub (others delete
-    # their own when they close).
-    stale_spools = [path for path in settings.SPOOL_DIR.glob("*.age")
-                    if path.stat().st_mtime < cutoff.timestamp()]  # fmt: skip
-    if not dry_run:
-        for name in orphans:
-            storage.delete(name)
-        for path in stale_spools:
-            path.unlink(missing_ok=True)
-    logger.info("blob.reconcile orphans=%d spools=%d deleted=%s", len(orphans),
-                len(stale_spools), not dry_run)  # fmt: skip
-    return orphans + [f"spool/{path.name}" for path in stale_spools]
-
-
 def attachments_requeue_stale() -> int:
     """Re-enqueue rows whose message may have been lost or whose worker died (lease expired)."""
     now = timezone.now()
@@ -477,6 +470,55 @@ def attachments_requeue_stale() -> int:
     if count:
         logger.info("attachment.requeued count=%d", count)
     return count
+
+
+def tips_purge(tip_ids: Iterable[uuid.UUID], *, actor: object = None, reason: str = "") -> int:
+    """Purge tips: their rows (notes, messages, replies, file keys) first, then, once that is
+    committed, their blobs. With the rows go the files' own keys (filekeys.py): a copy of a
+    blob from a backup no longer opens. Tips on legal hold are never purged. Each purge goes
+    on the audit log. Returns how many tips were purged."""
+    with transaction.atomic():
+        tips = list(Tip.objects.filter(pk__in=list(tip_ids), legal_hold=False)
+                    .select_for_update().values_list("pk", flat=True))  # fmt: skip
+        blobs = list(Attachment.objects.filter(tip__in=tips).exclude(blob_name="")
+                     .values_list("blob_name", flat=True))  # fmt: skip
+        Tip.objects.filter(pk__in=tips).delete()
+        for pk in tips:
+            audit.record("tip_purged", actor=actor, target=f"tip:{pk}", detail=reason)
+        transaction.on_commit(lambda: [storage.delete(name) for name in blobs])
+    logger.info("tip.purged count=%d", len(tips))
+    return len(tips)
+
+
+def retention_due(now: datetime | None = None) -> list[uuid.UUID]:
+    """Tips the retention policy (settings.RETENTION_DAYS) says to purge now: those whose last
+    activity (arrival, a source's message, a reply or comment, a triage change) is older than
+    their status's period; never one on legal hold."""
+    now = now or timezone.now()
+    last = Greatest(
+        "created_at",
+        Coalesce(Max("source_messages__created_at"), "created_at"),
+        Coalesce(Max("changes__at"), "created_at"),
+        Coalesce(Max("replies__created_at"), "created_at"),
+        Coalesce(Max("comments__created_at"), "created_at"),
+    )
+    due = Q(pk__in=[])
+    for status, days in settings.RETENTION_DAYS.items():
+        if days:
+            matches = Q() if status == "*" else Q(status=status)
+            if status == "*":
+                # The catch-all applies to statuses without a period of their own.
+                matches = ~Q(status__in=[s for s in settings.RETENTION_DAYS if s != "*"])
+            due |= matches & Q(last__lt=now - timedelta(days=days))
+    if due == Q(pk__in=[]):
+        return []
+    rows = Tip.objects.filter(legal_hold=False).annotate(last=last).filter(due)
+    return list(rows.values_list("pk", flat=True))
+
+
+def retention_purge(now: datetime | None = None) -> int:
+    """Purge what the retention policy says (beat, daily; `manage.py tipline_retention`)."""
+    return tips_purge(retention_due(now), reason="retention policy")
 
 
 def comment_add(*, tip: Tip, author: str, body: str) -> Comment:

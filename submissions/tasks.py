@@ -29,7 +29,14 @@ def requeue_stale() -> int:
 
 @shared_task(name="submissions.reconcile_blobs", ignore_result=True)
 def reconcile_blobs() -> int:
-    return len(services.blobs_reconcile(min_age=timedelta(hours=services.ORPHAN_HOURS)))
+    from . import integrity
+
+    return integrity.sweep(min_age=timedelta(hours=integrity.ORPHAN_HOURS)).count
+
+
+@shared_task(name="submissions.retention", ignore_result=True)
+def retention() -> int:
+    return services.retention_purge()
 
 
 @shared_task(name="submissions.expire_source_sessions", ignore_result=True)

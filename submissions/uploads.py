@@ -23,7 +23,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest
 
-from . import crypto, keys, scrub
+from . import crypto, filekeys, keys, scrub
 from .storage import Spool
 
 
@@ -59,12 +59,14 @@ def upload_state(request: HttpRequest) -> UploadState:
 
 
 class EncryptedUpload(UploadedFile):
-    """An upload that exists only as intake-key ciphertext in a spool file."""
+    """An upload that exists only as ciphertext in a spool file, to a key of its own whose
+    secret is `sealed_key`, sealed to the intake key (filekeys.py)."""
 
     def __init__(
         self,
         *,
         attachment_id: uuid.UUID,
+        sealed_key: bytes,
         spool: Spool,
         size: int,
         name: str,
@@ -73,6 +75,7 @@ class EncryptedUpload(UploadedFile):
     ) -> None:
         super().__init__(file=spool, name=name, content_type=content_type, size=size)
         self.attachment_id = attachment_id
+        self.sealed_key = sealed_key
         self.spool = spool
         self.kind = kind
 
@@ -90,6 +93,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         self._encryptor: crypto.Encryptor | None = None
         self._head = b""
         self._attachment_id: uuid.UUID | None = None
+        self._sealed_key = b""
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
@@ -98,9 +102,14 @@ class EncryptingUploadHandler(FileUploadHandler):
             self._refuse(Refusal("too_many_files"))
         self._attachment_id = uuid.uuid4()
         self._spool = Spool()
+        # The file's own key: its secret leaves this process only sealed to the intake key.
+        key = filekeys.new()
+        self._sealed_key = filekeys.seal(
+            key, to=[keys.intake_recipient()], attachment_id=self._attachment_id, purpose="raw"
+        )
         self._encryptor = crypto.seal_stream(
             self._spool.file,
-            recipients=[keys.intake_recipient()],
+            recipients=[key.recipient],
             aad=crypto.binding("attachment", self._attachment_id, "raw"),
         )
         self._head = b""
@@ -129,6 +138,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         self._spool.flush()
         upload = EncryptedUpload(
             attachment_id=self._attachment_id,
+            sealed_key=self._sealed_key,
             spool=self._spool,
             size=file_size,
             name=self.file_name or "",

@@ -123,7 +123,8 @@ def celery_worker_process(django_db_setup: None, django_db_blocker: object) -> I
     }
     log = Path(os.environ["TIPLINE_TEST_DIR"]) / "worker.log"
     process = start_python(
-        ["-m", "celery", "-A", "tipline", "worker", "--loglevel", "INFO", "--concurrency", "2",
+        ["-m", "celery", "-A", "tipline", "worker", "--queues", "scrub,celery", "--loglevel",
+         "INFO", "--concurrency", "2",
          "--without-gossip", "--without-mingle"],
         env=env, log=log,
     )  # fmt: skip

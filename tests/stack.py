@@ -183,7 +183,8 @@ class Stack:
     def start_worker(self, name: str = "worker", concurrency: int = 1) -> None:
         log = self.root / f"{name}.log"
         before = log.read_bytes().count(b"ready.") if log.exists() else 0
-        self._start(name, ["-m", "tests.hooked_celery", "-A", "tipline", "worker", "--loglevel",
+        self._start(name, ["-m", "tests.hooked_celery", "-A", "tipline", "worker", "--queues",
+                           "scrub,celery", "--loglevel",
                            "INFO", "--concurrency", str(concurrency), "-n", f"{name}@%h",
                            "--without-gossip", "--without-mingle"])  # fmt: skip
         assert wait_for(lambda: log.read_bytes().count(b"ready.") > before, 60, 0.2), (
@@ -216,6 +217,18 @@ class Stack:
         match = re.search(r'id="receipt-code">([^<]+)<', sent.text)
         assert match, sent.text[-2000:]
         return match.group(1)
+
+    def tip_of(self, code: str) -> str:
+        """The id of the tip this receipt code opens (its keyed digest, with the stack's salt)."""
+        from django.test import override_settings
+
+        from submissions import receipts
+
+        with override_settings(RECEIPT_SALT=self.env["TIPLINE_RECEIPT_SALT"]):
+            digest = receipts.digest(code)
+        ((tip_id,),) = self.sql("SELECT id::text FROM submissions_tip WHERE receipt_hash = %s",
+                                digest)  # fmt: skip
+        return str(tip_id)
 
     def sql(self, query: str, *params: object) -> list[tuple[object, ...]]:
         import psycopg

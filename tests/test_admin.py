@@ -11,7 +11,7 @@ from submissions import crypto, services
 from submissions.models import Attachment, Tip
 from tests import fixtures
 from tests.staff import make_staff, sign_in
-from tests.tools import age_decrypt
+from tests.tools import age_decrypt_file
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,8 @@ def test_download_streams_the_decrypted_clean_file(tip, blob_dir, newsroom_key_f
     assert response.status_code == 200
     assert response.streaming
     body = b"".join(response.streaming_content)
-    assert body == age_decrypt(blob_dir / attachment.blob_name, newsroom_key_file)
+    assert body == age_decrypt_file(blob_dir / attachment.blob_name, attachment.blob_key,
+                                    newsroom_key_file)  # fmt: skip
     assert body.startswith(b"\xff\xd8")
     assert response["Content-Disposition"].startswith("attachment;")
     assert "IMG_1" not in response["Content-Disposition"]

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from submissions import crypto, services
+from submissions import crypto, filekeys, services
 from submissions.models import Attachment, Label, Tip
 from tests import fixtures
 from tests.sources import receipt_code, tip_of
@@ -97,8 +97,11 @@ def test_editor_signs_in_triages_a_tip_and_downloads_the_cleaned_file(
     with page.expect_download() as download:
         page.click(f'a[href="/staff/tips/attachments/{photo.pk}/download/"]')
     received = open(download.value.path(), "rb").read()  # noqa: SIM115
+    opener = filekeys.identities(
+        photo.blob_key, opener=[newsroom_identity], attachment_id=photo.pk, purpose="clean"
+    )
     cleaned = crypto.open_bytes((blob_dir / photo.blob_name).read_bytes(),
-                                identities=[newsroom_identity],
+                                identities=opener,
                                 aad=crypto.binding("attachment", photo.pk, "clean"))  # fmt: skip
     assert received == cleaned and received.startswith(b"\xff\xd8")
     context.close()

@@ -19,11 +19,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from newsroom import audit, custody
 from newsroom.models import AuditEvent, Envelope, NewsroomKey, SignInThrottle
-from submissions import crypto, services
+from submissions import crypto, filekeys, services
 from submissions.models import Attachment, Tip
 from tests import fixtures
 from tests.staff import PASSWORD, code, make_staff, sign_in
-from tests.tools import age_decrypt, database_bytes
+from tests.tools import age_decrypt_file, database_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +60,27 @@ def _download(client: Client, attachment: Attachment) -> bytes | int:
     return b"".join(response.streaming_content)
 
 
+def _legacy_clean_attachment(tip: Tip, newsroom: crypto.Identity) -> tuple[Attachment, bytes]:
+    """A cleaned file as stored before file keys: addressed to the newsroom key itself."""
+    import uuid
+
+    from submissions import storage
+
+    pk, plain = uuid.uuid4(), fixtures.jpeg_with_gps()
+    spool = storage.Spool()
+    stream = crypto.seal_stream(spool.file, recipients=[newsroom.recipient],
+                                aad=crypto.binding("attachment", pk, "clean"))  # fmt: skip
+    stream.write(plain)
+    stream.close()
+    name = storage.save_spool(spool)
+    attachment = Attachment.objects.create(
+        id=pk, tip=tip, position=50, state="clean", kind="jpeg", category="image",
+        size=len(plain), blob_name=name, blob_key=None, sealed_meta=services.seal_json(
+            {}, aad=crypto.binding("attachment", pk, "meta")),
+    )  # fmt: skip
+    return attachment, plain
+
+
 def _tip_page(client: Client, tip: Tip) -> str:
     return client.get(f"/staff/submissions/tip/{tip.pk}/change/").content.decode()
 
@@ -94,6 +115,8 @@ def test_a_copy_of_the_server_decrypts_nothing_without_a_password(tip, editor, b
         "report": (bytes(attachment.sealed_report),
                    crypto.binding("attachment", attachment.pk, "report")),
         "file": (blob, crypto.binding("attachment", attachment.pk, "clean")),
+        "file key": (bytes(attachment.blob_key),
+                     crypto.binding("attachment", attachment.pk, "clean-key")),
     }  # fmt: skip
     disk = _everything_on_the_server()
     # Every private key anywhere on the server: the intake key (workers'), nothing else.
@@ -110,8 +133,13 @@ def test_a_copy_of_the_server_decrypts_nothing_without_a_password(tip, editor, b
         assert custody.personal_key(editor, guess) is None
     # With the password, it all opens: the test above failed for the right reason.
     with custody.unlocked(custody.unlock(editor, PASSWORD)):
-        for data, aad in sealed.values():
-            crypto.open_bytes(data, identities=custody.current_identities(), aad=aad)
+        for label, (data, aad) in sealed.items():
+            opener = custody.current_identities()
+            if label == "file":  # through its own key (filekeys.py)
+                opener = filekeys.identities(
+                    attachment.blob_key, opener=opener, attachment_id=attachment.pk, purpose="clean"
+                )
+            crypto.open_bytes(data, identities=opener, aad=aad)
 
 
 def test_session_keys_do_not_open_without_the_cookie(tip, editor):
@@ -278,6 +306,9 @@ def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
     open_before = sign_in(second).session.session_key
     attachment = tip.attachments.get()
     old_blob = (blob_dir / attachment.blob_name).read_bytes()
+    old_key = bytes(attachment.blob_key)
+    legacy, legacy_plain = _legacy_clean_attachment(tip, newsroom_identity)
+    old_legacy_blob = (blob_dir / legacy.blob_name).read_bytes()
     old_note = bytes(tip.sealed_content)
     services.comment_add(tip=tip, author="editor", body="COMMENT-BEFORE-ROTATION")
     source = crypto.Identity.generate()  # as if derived from the receipt code
@@ -293,16 +324,27 @@ def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
     assert Envelope.objects.filter(key=key).count() == 2  # both holders keep access
     tip.refresh_from_db()
     attachment.refresh_from_db()
-    new_blob = (blob_dir / attachment.blob_name).read_bytes()
-    # Only the header changed: the payload (nonce and chunks) is byte for byte the same.
+    # The file is untouched: only its own key, in its row, was sealed anew (filekeys.py).
+    assert (blob_dir / attachment.blob_name).read_bytes() == old_blob
+    assert bytes(attachment.blob_key) != old_key
+    # A file from before file keys got a key of its own on the way: only the blob's header
+    # changed (the payload, nonce and chunks, byte for byte the same).
+    legacy.refresh_from_db()
+    new_legacy_blob = (blob_dir / legacy.blob_name).read_bytes()
+    assert legacy.blob_key and new_legacy_blob != old_legacy_blob
     assert (
-        new_blob.split(b"\n---", 1)[1].split(b"\n", 1)[1]
-        == (old_blob.split(b"\n---", 1)[1].split(b"\n", 1)[1])
+        new_legacy_blob.split(b"\n---", 1)[1].split(b"\n", 1)[1]
+        == (old_legacy_blob.split(b"\n---", 1)[1].split(b"\n", 1)[1])
     )
+    new_key_file = tmp_path / "new-newsroom.key"
+    (current,) = custody.unlock(editor, PASSWORD)
+    crypto.write_identity_file(new_key_file, current)
+    assert age_decrypt_file(blob_dir / legacy.blob_name, legacy.blob_key,
+                            new_key_file) == legacy_plain  # fmt: skip
     assert bytes(tip.sealed_content) != old_note
     # The old key opens nothing any more (the age CLI agrees), the new one opens everything.
     with pytest.raises(AssertionError, match="could not decrypt"):
-        age_decrypt(blob_dir / attachment.blob_name, newsroom_key_file)
+        age_decrypt_file(blob_dir / attachment.blob_name, attachment.blob_key, newsroom_key_file)
     with pytest.raises(crypto.DecryptionError):
         crypto.open_bytes(bytes(tip.sealed_content), identities=[newsroom_identity],
                           aad=crypto.binding("tip", tip.pk, "content"))  # fmt: skip
@@ -331,8 +373,11 @@ def test_rotation_rewraps_without_reencrypting_and_destroys_the_old_key(
     assert NewsroomKey.objects.get().recipient != key.recipient
 
 
-def test_rotation_resumes_after_an_interruption(tip, editor, tmp_path, monkeypatch):
+def test_rotation_resumes_after_an_interruption(tip, editor, tmp_path, monkeypatch,
+                                                newsroom_identity):  # fmt: skip
     from newsroom import rotation
+
+    legacy, plain = _legacy_clean_attachment(tip, newsroom_identity)  # its blob is rewritten
 
     calls = {"n": 0}
     real = rotation._rewrap_blob
@@ -352,6 +397,7 @@ def test_rotation_resumes_after_an_interruption(tip, editor, tmp_path, monkeypat
                  stdout=io.StringIO())  # fmt: skip
     assert NewsroomKey.objects.count() == 1
     assert NOTE in _tip_page(sign_in(editor), tip)
+    assert _download(sign_in(editor), legacy) == plain
 
 
 def test_grant_needs_an_unlocked_key_holder(tip, newsroom_identity, tmp_path):
@@ -384,7 +430,9 @@ def test_exported_identity_opens_a_stored_blob_with_age(tip, editor, blob_dir, t
     (tmp_path / "newsroom.key").write_bytes(
         crypto.open_with_passphrase(exported, "sixteen or more characters")
     )
-    plain = age_decrypt(blob_dir / tip.attachments.get().blob_name, tmp_path / "newsroom.key")
+    attachment = tip.attachments.get()
+    plain = age_decrypt_file(blob_dir / attachment.blob_name, attachment.blob_key,
+                             tmp_path / "newsroom.key")  # fmt: skip
     assert plain.startswith(b"\xff\xd8")
     assert AuditEvent.objects.filter(action="identity_exported", actor="editor").exists()
 

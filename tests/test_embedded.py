@@ -23,7 +23,14 @@ import pytest
 from tests import fixtures
 from tests.conftest import ROOT, free_port, start_python, stop_process, wait_for
 from tests.sources import receipt_code
-from tests.tools import age_decrypt, disallowed_tags, files_containing, require, run_on_tty
+from tests.tools import (
+    age_decrypt,
+    age_decrypt_file,
+    disallowed_tags,
+    files_containing,
+    require,
+    run_on_tty,
+)
 
 NOTE = "CANARY-NOTE: the mayor's driver, white pickup, plates 4-CANARY"
 LINKS = ["https://example.com/CANARY-LINK-ONE", "https://example.org/CANARY-LINK-TWO?x=1"]
@@ -188,9 +195,13 @@ def test_curl_tip_is_cleaned_within_ten_seconds_and_stored_encrypted(portal, tmp
     newsroom = _exported_identity(portal, tmp_path)
     blobs = sorted(p for p in (portal.data_dir / "blobs").rglob("*") if p.is_file())
     assert len(blobs) == 2
+    db = sqlite3.connect(portal.data_dir / "tipline.sqlite3")
+    file_keys = dict(db.execute("SELECT blob_name, blob_key FROM submissions_attachment"))
+    db.close()
     kinds = []
     for blob in blobs:
-        plain = age_decrypt(blob, newsroom)
+        key = file_keys[str(blob.relative_to(portal.data_dir / "blobs"))]
+        plain = age_decrypt_file(blob, key, newsroom)
         suffix = "jpg" if plain.startswith(b"\xff\xd8") else "png"
         kinds.append(suffix)
         out = tmp_path / f"decrypted.{suffix}"

@@ -9,6 +9,7 @@ process (tests/hooked_celery.py): that is how a test catches a worker mid-scrub.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import threading
@@ -19,7 +20,14 @@ import pytest
 
 from tests import fixtures
 from tests.hooked_celery import POISON, SLOW
-from tests.stack import Stack, build_stack, elapsed, scrubbing_pid, tagged_jpeg
+from tests.stack import (
+    PASSWORD,
+    Stack,
+    build_stack,
+    elapsed,
+    scrubbing_pid,
+    tagged_jpeg,
+)
 
 requests = pytest.importorskip("requests")  # comes with moto[server] (requirements-dev.txt)
 
@@ -140,8 +148,8 @@ def test_the_same_task_delivered_twice_at_once(stack):
     from celery import Celery
 
     client = Celery(broker=stack.redis.url)
-    client.send_task("submissions.scrub_attachment", [attachment_id])
-    client.send_task("submissions.scrub_attachment", [attachment_id])
+    client.send_task("submissions.scrub_attachment", [attachment_id], queue="scrub")
+    client.send_task("submissions.scrub_attachment", [attachment_id], queue="scrub")
     stack.wait_settled(60)
     time.sleep(2)  # let the later deliveries arrive and skip
     rows = stack.attachments()
@@ -229,3 +237,70 @@ def test_slow_uploads_do_not_starve_the_server(stack):
         stop.set()
         for thread in trickles:
             thread.join(timeout=10)
+
+
+def test_retention_purges_what_the_policy_says_and_shreds_the_files(stack, tmp_path):
+    """spam after 30 days, dismissed after 90, everything else after 365, never on legal hold:
+    exactly the tips past their period go, with their blobs and the blobs' own keys, so a copy
+    of a purged blob restored from a backup no longer opens, even with the newsroom key."""
+    import shutil
+
+    from submissions import crypto
+    from tests.tools import age_decrypt, age_decrypt_file
+
+    stack.env["TIPLINE_RETENTION"] = "spam=30,dismissed=90,*=365"
+    stack.start_web()
+    stack.start_worker()
+    plan = {  # note: (status, days since the last activity, legal hold, purged?)
+        "A spam, 40 days": ("spam", 40, False, True),
+        "B dismissed, 10 days": ("dismissed", 10, False, False),
+        "C new, 400 days, on hold": ("new", 400, True, False),
+        "D published, 400 days": ("published", 400, False, True),
+        "E in review, 100 days": ("in_review", 100, False, False),
+    }
+    codes = {note: stack.submit(note, [photo()]) for note in plan}
+    stack.wait_settled(60)
+    tips = {}
+    for note, (status, days, hold, _) in plan.items():
+        tip_id = stack.tip_of(codes[note])
+        stack.sql("UPDATE submissions_tip SET status = %s, legal_hold = %s, created_at = "
+                  "now() - make_interval(days => %s) WHERE id = %s RETURNING id",
+                  status, hold, days, tip_id)  # fmt: skip
+        ((attachment_id, blob, key),) = stack.sql(
+            "SELECT id::text, blob_name, blob_key FROM submissions_attachment WHERE tip_id = %s",
+            tip_id)  # fmt: skip
+        tips[note] = (tip_id, attachment_id, blob, bytes(key))
+    backup = tmp_path / "blobs-backup"
+    shutil.copytree(stack.blob_dir, backup)
+
+    listed = stack.manage("tipline_retention", "--dry-run")
+    due = {note for note, (*_, purged) in plan.items() if purged}
+    assert {tips[note][0] for note in due} == set(re.findall(r"tip (\S+)", listed))
+    assert "2 tip(s) purged" in stack.manage("tipline_retention")
+    left = {tip_id for (tip_id,) in stack.sql("SELECT id::text FROM submissions_tip")}
+    assert left == {tips[note][0] for note in plan if note not in due}
+    assert stack.stored() == {tips[note][2] for note in plan if note not in due}
+    audited = stack.sql("SELECT target FROM newsroom_auditevent WHERE action = 'tip_purged' "
+                        "AND detail = 'retention policy'")  # fmt: skip
+    assert {target for (target,) in audited} == {f"tip:{tips[note][0]}" for note in due}
+    assert "0 tip(s) purged" in stack.manage("tipline_retention")  # nothing more, next time
+
+    # The newsroom key, exported as an editor would, opens a kept file from the backup (with
+    # the key in its row) but no purged one: its own key went with the row.
+    (tmp_path / "pw").write_text(PASSWORD)
+    (tmp_path / "phrase").write_text("sixteen or more characters")
+    stack.manage("tipline_export_identity", "--by", "editor", "--password-file",
+                 str(tmp_path / "pw"), "--passphrase-file", str(tmp_path / "phrase"), "-o",
+                 str(tmp_path / "newsroom.key.age"))  # fmt: skip
+    newsroom = tmp_path / "newsroom.key"
+    newsroom.write_bytes(crypto.open_with_passphrase(
+        (tmp_path / "newsroom.key.age").read_bytes(), "sixteen or more characters"))  # fmt: skip
+    _, _, kept_blob, kept_key = tips["B dismissed, 10 days"]
+    assert age_decrypt_file(backup / kept_blob, kept_key, newsroom).startswith(b"\xff\xd8")
+    for note in due:
+        _, attachment_id, blob, _ = tips[note]
+        assert (backup / blob).exists() and not (stack.blob_dir / blob).exists()
+        assert not stack.sql("SELECT 1 FROM submissions_attachment WHERE id = %s",
+                             attachment_id)  # fmt: skip
+        with pytest.raises(AssertionError, match="no identity matched"):
+            age_decrypt(backup / blob, newsroom)

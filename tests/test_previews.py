@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
 
-from submissions import crypto, previews, services
+from submissions import crypto, filekeys, previews, services
 from submissions.models import Attachment, Tip
 from tests import fixtures
 from tests.staff import make_staff, sign_in
@@ -80,7 +80,13 @@ def test_previews_come_from_the_cleaned_bytes(blob_dir, monkeypatch, newsroom_id
                           source)  # fmt: skip
     aad = crypto.binding("attachment", attachment.pk, "clean")
     blob = (blob_dir / attachment.blob_name).read_bytes()
-    cleaned = crypto.open_bytes(blob, identities=[newsroom_identity], aad=aad)
+    opener = filekeys.identities(
+        attachment.blob_key,
+        opener=[newsroom_identity],
+        attachment_id=attachment.pk,
+        purpose="clean",
+    )
+    cleaned = crypto.open_bytes(blob, identities=opener, aad=aad)
     assert seen == [cleaned] and cleaned != source
 
 
@@ -106,8 +112,14 @@ def test_cleaned_video_plays_with_byte_ranges(blob_dir, monkeypatch, newsroom_id
                           fixtures.mov_with_location())  # fmt: skip
     assert attachment.category == "video"
     aad = crypto.binding("attachment", attachment.pk, "clean")
+    opener = filekeys.identities(
+        attachment.blob_key,
+        opener=[newsroom_identity],
+        attachment_id=attachment.pk,
+        purpose="clean",
+    )
     cleaned = crypto.open_bytes((blob_dir / attachment.blob_name).read_bytes(),
-                                identities=[newsroom_identity], aad=aad)  # fmt: skip
+                                identities=opener, aad=aad)  # fmt: skip
     client = sign_in(make_staff("editor", newsroom_identity))
     url = f"/staff/tips/attachments/{attachment.pk}/media/"
     whole = client.get(url)

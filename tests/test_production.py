@@ -370,14 +370,15 @@ def test_the_digest_has_its_own_queue_so_workers_need_no_way_out(compose):
 
     router = app.amqp.router
     assert router.route({}, "newsroom.send_digest")["queue"].name == "notify"
-    assert router.route({}, "submissions.scrub_attachment")["queue"].name == "celery"
+    assert router.route({}, "submissions.scrub_attachment")["queue"].name == "scrub"
+    assert router.route({}, "submissions.requeue_stale")["queue"].name == "celery"
     services = compose["services"]
     assert services["worker"]["command"][services["worker"]["command"].index("--queues") + 1] == (
-        "celery")  # fmt: skip
+        "scrub,celery")  # fmt: skip
     notifier = services["notifier"]["command"]
     assert notifier[notifier.index("--queues") + 1] == "notify"
     assert "intake_key" not in services["notifier"].get("secrets", [])
-    assert '"celery,notify"' in (ROOT / "tipline/embedded.py").read_text()  # make run: both
+    assert '"scrub,celery,notify"' in (ROOT / "tipline/embedded.py").read_text()  # make run: all
 
 
 def test_blobs_are_read_by_ranges_not_downloaded_whole(s3_storage, s3_server, monkeypatch):

@@ -10,6 +10,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -463,6 +464,17 @@ def age_decrypt(blob: Path, identity_file: Path) -> bytes:
     if result.returncode != 0:
         raise AssertionError(f"age could not decrypt {blob.name}: {result.stderr.decode()}")
     return result.stdout
+
+
+def age_decrypt_file(blob: Path, sealed_key: bytes, identity_file: Path) -> bytes:
+    """A stored file, opened with the age CLI alone: first its own key (sealed to the key in
+    `identity_file`: submissions/filekeys.py), then the file with that key."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sealed = Path(tmp, "file-key.age")
+        sealed.write_bytes(bytes(sealed_key))
+        key = Path(tmp, "file.key")
+        key.write_bytes(age_decrypt(sealed, identity_file))
+        return age_decrypt(blob, key)
 
 
 def files_containing(root: Path, needles: list[bytes]) -> list[tuple[Path, bytes]]:

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             "worker",
             "--beat",
             "--queues",  # one worker does everything here, the digest's queue included
-            "celery,notify",
+            "scrub,celery,notify",
             "--loglevel",
             "INFO",
             "--concurrency",

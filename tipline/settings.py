@@ -200,6 +200,27 @@ SOURCE_TIME_GRANULARITY_SECONDS = env_int("TIPLINE_SOURCE_TIME_GRANULARITY_SECON
 if 86400 % SOURCE_TIME_GRANULARITY_SECONDS:
     raise ImproperlyConfigured("TIPLINE_SOURCE_TIME_GRANULARITY_SECONDS must divide a day")
 
+
+# Retention (submissions/services.py: retention_purge, daily by beat): days after a tip's last
+# activity at which it is purged, per status; `*` for every status without its own; 0 keeps
+# forever. Tips on legal hold are never purged. Default: spam after 30 days, dismissed after
+# 90, the rest kept until editors purge them.
+def _retention(value: str) -> dict[str, int]:
+    statuses = {"new", "in_review", "verifying", "published", "dismissed", "spam", "*"}
+    days: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        status, _, number = item.partition("=")
+        if status.strip() not in statuses or not number.strip().isdigit():
+            raise ImproperlyConfigured(
+                f"TIPLINE_RETENTION: {item!r} is not STATUS=DAYS (statuses: "
+                f"{', '.join(sorted(statuses))})"
+            )
+        days[status.strip()] = int(number)
+    return days
+
+
+RETENTION_DAYS = _retention(env_str("TIPLINE_RETENTION", "spam=30,dismissed=90,*=0"))
+
 # --- Limits shown on the form ---------------------------------------------------------------
 MAX_FILES = env_int("TIPLINE_MAX_FILES", 20, minimum=0)
 MAX_FILE_BYTES = env_bytes("TIPLINE_MAX_FILE_BYTES", 2 * 1024**3)
@@ -272,7 +293,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The digest goes out by e-mail: it runs on its own queue, so the workers that parse hostile
 # files can live on a network with no way out (docker-compose.yml: `notifier`).
-CELERY_TASK_ROUTES = {"newsroom.send_digest": {"queue": "notify"}}
+# Scrubs have a queue of their own: the periodic upkeep (re-queueing, sessions' expiry,
+# retention) on `celery` does not wait behind a backlog of files; a worker takes from both.
+CELERY_TASK_ROUTES = {"newsroom.send_digest": {"queue": "notify"},
+                      "submissions.scrub_attachment": {"queue": "scrub"}}  # fmt: skip
 CELERY_TASK_TIME_LIMIT = env_int("TIPLINE_TASK_TIME_LIMIT", 1800, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 # A claimed attachment whose worker vanished becomes claimable again after this many seconds
@@ -292,6 +316,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("TIPLINE_REQUEUE_EVERY", 300, minimum=1),
     },
     "reconcile-blobs": {"task": "submissions.reconcile_blobs", "schedule": 3600},
+    "retention": {"task": "submissions.retention", "schedule": 24 * 3600},
     "expire-source-sessions": {"task": "submissions.expire_source_sessions", "schedule": 300},
 }
 

@@ -1,25 +1,34 @@
-"""Find and delete blobs that no row points to (beat runs this hourly)."""
+"""Compare the rows with storage: list what does not add up; repair it with --force."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from submissions import services
+from submissions import integrity
 
 
 class Command(BaseCommand):
-    help = "Delete orphaned blobs older than --min-age-hours (default 2)."
+    help = (
+        "List blobs no row points to, rows whose blob is missing, impossible states and stale "
+        "spooled files; with --force, repair them (orphans deleted, missing files marked "
+        "failed, states put right). Exits 1 if anything was found and not repaired."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--min-age-hours", type=float, default=services.ORPHAN_HOURS)
-        parser.add_argument("--dry-run", action="store_true", help="list, do not delete")
+        parser.add_argument("--min-age-hours", type=float, default=integrity.ORPHAN_HOURS,
+                            help="leave blobs and spools younger than this alone "
+                                 "(an upload in flight may still commit)")  # fmt: skip
+        parser.add_argument("--force", action="store_true", help="repair what is found")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        orphans = services.blobs_reconcile(
-            min_age=timedelta(hours=options["min_age_hours"]), dry_run=options["dry_run"]
-        )
-        verb = "would delete" if options["dry_run"] else "deleted"
-        self.stdout.write(f"{len(orphans)} orphaned blob(s) {verb}.")
+        findings = integrity.reconcile(min_age=timedelta(hours=options["min_age_hours"]),
+                                       force=options["force"])  # fmt: skip
+        for line in findings.lines():
+            self.stdout.write(line)
+        verb = "repaired" if options["force"] else "found (repair with --force)"
+        self.stdout.write(f"{findings.count} problem(s) {verb}.")
+        if findings.count and not options["force"]:
+            raise CommandError("rows and storage disagree", returncode=1)
