@@ -26,6 +26,22 @@ def _address_space() -> int | None:
     return int(match.group(1)) * 1024 if match else None
 
 
+def exhausted(exc: BaseException) -> bool:
+    """Whether `exc` comes from running out of memory, however a parser wrapped it (many
+    turn every error into "malformed"): a MemoryError anywhere in its causes and contexts."""
+    pending: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, MemoryError):
+            return True
+        seen.add(id(current))
+        pending += [current.__cause__, current.__context__]
+    return False
+
+
 @contextmanager
 def memory_budget(extra_bytes: int) -> Iterator[None]:
     """Let the address space grow by at most `extra_bytes` inside the block (RLIMIT_AS's soft

@@ -9,7 +9,9 @@ the rows sort by number, never by arrival. Times of editors' actions stay precis
 the audit trail, and editors are not the ones being protected from it.
 
 Kept finer, on purpose and briefly: a source's session (idle expiry needs the minute; the row
-is deleted at sign-out or expiry), a file's pipeline deadline (cleared when it ends).
+is deleted at sign-out or expiry), a file's pipeline deadline (cleared when it ends). Throttle
+windows start on the clock's own boundaries (a tip's sign-ins: the hour), not at a sign-in.
+Logs carry the second, so no log line is written when a source acts (only failures are).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ def granularity() -> timedelta:
     return timedelta(seconds=settings.SOURCE_TIME_GRANULARITY_SECONDS)
 
 
-def coarse(at: datetime) -> datetime:
-    """`at` rounded down to the granularity (whole steps since the epoch, in UTC)."""
-    step = settings.SOURCE_TIME_GRANULARITY_SECONDS
+def coarse(at: datetime, step: int | None = None) -> datetime:
+    """`at` rounded down to the granularity, or to `step` seconds (whole steps since the
+    epoch, in UTC)."""
+    step = step or settings.SOURCE_TIME_GRANULARITY_SECONDS
     seconds = int(at.timestamp())
     return datetime.fromtimestamp(seconds - seconds % step, tz=UTC)
 

@@ -6,7 +6,8 @@ key made for it alone. The secret half is kept nowhere but sealed in the attachm
 the cleaned file. Deleting the row (a purge) destroys the key, so a copy of the blob from a
 storage backup no longer opens, even with the newsroom key. (Database backups made before
 the purge still hold the sealed key: keep them short-lived, or rotate the newsroom key after
-purging, which leaves old backups sealed to a key nobody holds.)
+purging and destroy the old key's offline copies: old backups are then sealed to a key nobody
+holds.)
 
 Rows from before this scheme have no `blob_key`: their blob is encrypted to the intake or
 newsroom key directly, and a key rotation moves a cleaned one to a key of its own.

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -34,14 +35,14 @@ ORPHAN_HOURS = 2
 class Findings:
     orphans: list[str] = field(default_factory=list)  # blob names
     spools: list[str] = field(default_factory=list)  # spool file names
-    missing: list[str] = field(default_factory=list)  # attachment ids
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (attachment id, blob)
     impossible: list[tuple[str, str]] = field(default_factory=list)  # (attachment id, what)
     repaired: bool = False
 
     def lines(self) -> Iterator[str]:
         yield from (f"orphan blob {name}" for name in self.orphans)
         yield from (f"stale spool {name}" for name in self.spools)
-        yield from (f"missing blob: attachment {pk}" for pk in self.missing)
+        yield from (f"missing blob: attachment {pk}" for pk, _ in self.missing)
         yield from (f"impossible state: attachment {pk}: {what}" for pk, what in self.impossible)
 
     @property
@@ -61,9 +62,9 @@ def reconcile(*, min_age: timedelta, force: bool = False) -> Findings:
         present.add(name)
         if name not in rows and store.get_modified_time(name) < cutoff:
             findings.orphans.append(name)
-    findings.spools = [path.name for path in settings.SPOOL_DIR.glob("*.age")
-                       if path.stat().st_mtime < cutoff.timestamp()]  # fmt: skip
-    findings.missing = [str(pk) for name, pk in rows.items() if name not in present]
+    old = [path for path in settings.SPOOL_DIR.glob("*.age") if _older(path, cutoff.timestamp())]
+    findings.spools = [path.name for path in old if not storage.spool_in_use(path)]
+    findings.missing = [(str(pk), name) for name, pk in rows.items() if name not in present]
     rejected_with_blob = Attachment.objects.filter(state=Attachment.State.REJECTED).exclude(
         blob_name=""
     )
@@ -79,14 +80,18 @@ def reconcile(*, min_age: timedelta, force: bool = False) -> Findings:
     return findings
 
 
+def _older(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except FileNotFoundError:  # closed and deleted meanwhile
+        return False
+
+
 def sweep(*, min_age: timedelta) -> Findings:
     """What beat does hourly: delete old orphaned blobs and spools (always safe: nothing
     points to them), and only report the rest, which needs a human (reconcile --force)."""
     findings = reconcile(min_age=min_age)
-    for name in findings.orphans:
-        storage.delete(name)
-    for name in findings.spools:
-        (settings.SPOOL_DIR / name).unlink(missing_ok=True)
+    _delete_orphans(findings)
     logger.info("blob.sweep orphans=%d spools=%d", len(findings.orphans), len(findings.spools))
     if findings.missing or findings.impossible:
         logger.warning("reconcile.needed missing=%d impossible=%d", len(findings.missing),
@@ -94,16 +99,32 @@ def sweep(*, min_age: timedelta) -> Findings:
     return findings
 
 
-def _repair(findings: Findings) -> None:
+def _delete_orphans(findings: Findings) -> None:
+    """Delete the orphans found, each only if no row points at it now (one may have committed
+    since the rows were read), and the stale spools no live process holds (storage.Spool
+    keeps a lock on its file while an upload or a scrub writes it)."""
     for name in findings.orphans:
-        storage.delete(name)
+        if not Attachment.objects.filter(blob_name=name).exists():
+            storage.delete(name)
     for name in findings.spools:
-        (settings.SPOOL_DIR / name).unlink(missing_ok=True)
+        storage.delete_spool_unless_held(settings.SPOOL_DIR / name)
+
+
+def _repair(findings: Findings) -> None:
+    _delete_orphans(findings)
+    store = storage.blobs()
     with transaction.atomic():
-        Attachment.objects.filter(pk__in=findings.missing).update(
-            state=Attachment.State.FAILED, blob_name="", blob_key=None, lease_until=None,
-            lease_owner="", reason="its stored file is missing (found by reconcile)",
-        )  # fmt: skip
+        for pk, name in findings.missing:
+            # Only if the row still points at that blob and it is still absent: a scrub that
+            # flipped the row meanwhile (its old blob deleted on commit) is not a loss.
+            if not Attachment.objects.select_for_update().filter(pk=pk, blob_name=name).exists():
+                continue
+            if store.exists(name):
+                continue
+            Attachment.objects.filter(pk=pk, blob_name=name).update(
+                state=Attachment.State.FAILED, blob_name="", blob_key=None, lease_until=None,
+                lease_owner="", reason="its stored file is missing (found by reconcile)",
+            )  # fmt: skip
         for pk, _ in findings.impossible:
             attachment = Attachment.objects.select_for_update().get(pk=pk)
             if attachment.state == Attachment.State.REJECTED and attachment.blob_name:
@@ -141,6 +162,9 @@ def verify(*, newsroom: list[crypto.Identity], intake: list[crypto.Identity]) ->
                 size += len(chunk)
         except FileNotFoundError:
             result.damaged.append((str(attachment.pk), "missing from storage"))
+            continue
+        except OSError as exc:  # S3's "no such key" and other read failures
+            result.damaged.append((str(attachment.pk), f"unreadable: {type(exc).__name__}"))
             continue
         except crypto.DecryptionError as exc:
             result.damaged.append((str(attachment.pk), f"does not decrypt: {exc}"))

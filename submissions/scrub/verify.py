@@ -66,7 +66,9 @@ class Verifier:
         self._writer.close()
         self._thread.join()
         if self._error is not None:
-            raise Rejected("verification_failed", "the cleaned file did not re-read cleanly")
+            raise Rejected(
+                "verification_failed", "the cleaned file did not re-read cleanly"
+            ) from self._error
         assert self._report is not None
         if self._report.removed:
             raise Rejected(
