@@ -57,7 +57,14 @@ def refusal_message(refusal: Refusal) -> str:
             "%(file)s is a type we cannot clean of identifying data (%(kind)s). "
             "We accept: %(types)s. Take a screenshot or convert it, then send it again."
         )
-        % {"file": file_label, "kind": scrub.describe(refusal.kind), "types": accepted_types()},
+        % {
+            "file": file_label,
+            "types": accepted_types(),
+            # Formats' names are the same in every language; "unrecognised" is not.
+            "kind": _("unrecognised")
+            if refusal.kind == "unknown"
+            else scrub.describe(refusal.kind),
+        },
         "empty_file": _("%(file)s is empty. Choose the file again.") % {"file": file_label},
     }
     return messages.get(refusal.code, _("The submission could not be read. Please try again."))
@@ -110,7 +117,9 @@ class TipForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     files = MultipleFileField(
-        label=gettext_lazy("Photos, videos, audio, documents"), required=False
+        label=gettext_lazy("Photos, videos, audio, documents"),
+        required=False,
+        widget=MultipleFileInput(attrs={"aria-describedby": "limits"}),
     )
     # A honeypot: hidden from people (and from screen readers) by the stylesheet, filled by
     # bots that fill every field. Filled, the form is refused and the field shown with its

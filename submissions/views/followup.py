@@ -148,7 +148,7 @@ def _not_sent(request: HttpRequest) -> HttpResponse:
     """An answer posted after the session ended (a long text, a slow connection): not sent,
     and said so, with what the source wrote given back to copy (kept nowhere; the files are
     discarded unread)."""
-    data, _files, _error, _status = read_upload(request)
+    data = read_upload(request).data
     upload_state(request).discard()
     context = {
         "form": CodeForm(), "language_view": "public:check",
@@ -164,7 +164,7 @@ def _token_ok(request: HttpRequest, session: sources.Session) -> bool:
 
 
 def _page(request: HttpRequest, session: sources.Session, *, form: TipForm | None = None,
-          error: str = "", status: int = 200) -> HttpResponse:  # fmt: skip
+          error: str = "", files_error: str = "", status: int = 200) -> HttpResponse:  # fmt: skip
     label, meaning = status_text(sources.NEUTRAL_STATUS[session.tip.status])
     sent = [
         {"item": item, "files": [file_text(file) for file in item.files]}
@@ -174,6 +174,7 @@ def _page(request: HttpRequest, session: sources.Session, *, form: TipForm | Non
     context = {
         "status": label, "status_meaning": meaning, "replies": sources.replies(session),
         "sent": sent, "form": form or TipForm(), "limits": limits_text(), "error": error,
+        "files_error": files_error,
         "notice": notice, "token": session.form_token,
     }  # fmt: skip
     return render(request, "submissions/followup.html", context, status=status)
@@ -200,13 +201,15 @@ def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
         response = _page(request, session, status=status, error=message)
         response["Retry-After"] = str(retry)
         return response
-    data, files, error, status = read_upload(request)
-    if data is not None and not _token_ok(request, session):
+    upload = read_upload(request)
+    if upload.data is not None and not _token_ok(request, session):
         upload_state(request).discard()
         return _refused(request)
-    if error:
-        return _page(request, session, form=kept_fields(data), error=error, status=status)
-    form = TipForm(data, files)
+    if upload.error:
+        where = "files_error" if upload.about_files else "error"
+        return _page(request, session, form=kept_fields(upload.data), status=upload.status,
+                     **{where: upload.error})  # fmt: skip
+    form = TipForm(upload.data, upload.files)
     if not form.is_valid():
         upload_state(request).discard()
         return _page(request, session, form=form, status=400)

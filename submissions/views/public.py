@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -37,34 +38,56 @@ def root(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect("/es/")
 
 
+@require_GET
+def guide(request: HttpRequest) -> HttpResponse:
+    return render(request, "submissions/guide.html")
+
+
+@require_GET
+def kept(request: HttpRequest) -> HttpResponse:
+    return render(request, "submissions/kept.html")
+
+
 def _form_page(
-    request: HttpRequest, form: TipForm, *, error: str = "", status: int = 200
-) -> HttpResponse:
-    context = {"form": form, "limits": limits_text(), "error": error}
+    request: HttpRequest, form: TipForm, *, error: str = "", files_error: str = "",
+    status: int = 200,
+) -> HttpResponse:  # fmt: skip
+    context = {"form": form, "limits": limits_text(), "error": error, "files_error": files_error}
     return render(request, "submissions/submit.html", context, status=status)
 
 
-def read_upload(request: HttpRequest) -> tuple[QueryDict | None, MultiValueDict | None, str, int]:
-    """The posted fields and files; or, for a refused post, what the fields held (if they
-    could be read), the source's error and its status, the uploads already discarded."""
+@dataclass(frozen=True)
+class Upload:
+    """A post's fields and files; or, refused, what the fields held (if they could be read),
+    the source's error, its status, and whether it is about the files (shown next to them)."""
+
+    data: QueryDict | None
+    files: MultiValueDict | None
+    error: str = ""
+    status: int = 200
+    about_files: bool = False
+
+
+def read_upload(request: HttpRequest) -> Upload:
+    """Read the post; a refused one's uploads are discarded already."""
     state = upload_state(request)
     try:
         data, files = request.POST, request.FILES
     except (RequestDataTooBig, TooManyFieldsSent) as exc:
         state.discard()
         code = "too_big" if isinstance(exc, RequestDataTooBig) else "malformed"
-        return None, None, request_error_message(code), 413 if code in LIMIT_CODES else 400
+        return Upload(None, None, request_error_message(code), 413 if code in LIMIT_CODES else 400)
     except TooManyFilesSent:
         state.discard()
-        return None, None, request_error_message("too_many_files"), 413
+        return Upload(None, None, request_error_message("too_many_files"), 413, about_files=True)
     except MultiPartParserError:
         state.discard()
-        return None, None, request_error_message("malformed"), 400
+        return Upload(None, None, request_error_message("malformed"), 400)
     if state.refusal is not None:
         state.discard()
         status = 413 if state.refusal.code in LIMIT_CODES else 400
-        return data, None, refusal_message(state.refusal), status
-    return data, files, "", 200
+        return Upload(data, None, refusal_message(state.refusal), status, about_files=True)
+    return Upload(data, files)
 
 
 def must_wait(endpoint: str) -> tuple[str, int, int] | None:
@@ -106,10 +129,12 @@ def submit(request: HttpRequest) -> HttpResponse:
         response = _form_page(request, TipForm(), error=message, status=status)
         response["Retry-After"] = str(retry)
         return response
-    data, files, error, status = read_upload(request)
-    if error:
-        return _form_page(request, kept_fields(data), error=error, status=status)
-    form = TipForm(data, files)
+    upload = read_upload(request)
+    if upload.error:
+        where = "files_error" if upload.about_files else "error"
+        return _form_page(request, kept_fields(upload.data), status=upload.status,
+                          **{where: upload.error})  # fmt: skip
+    form = TipForm(upload.data, upload.files)
     if not form.is_valid():
         upload_state(request).discard()
         return _form_page(request, form, status=400)

@@ -1,0 +1,158 @@
+"""The source's pages in a real browser (Debian's chromium, Playwright): both languages,
+JavaScript off (Tor Browser's safest mode) and on, a phone's width and a desktop's; every
+public page checked by axe-core and for strings left untranslated; screenshots of the form,
+the receipt and the errors written for review (TIPLINE_SCREENSHOTS, default var/screenshots).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import polib
+import pytest
+
+from submissions.models import Tip
+from tests.conftest import ROOT
+from tests.test_browser_followup import photo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SIZES = {"phone": {"width": 360, "height": 780}, "desktop": {"width": 1280, "height": 900}}
+SHOTS = Path(os.environ.get("TIPLINE_SCREENSHOTS", ROOT / "var" / "screenshots"))
+# What the source reads, per language: the form's refusal of a program, and of a big file.
+UNSUPPORTED = {
+    "es": "no podemos quitar los datos que identifican (no reconocido)",
+    "en": "a type we cannot clean of identifying data (unrecognised)",
+}
+TOO_LARGE = {"es": "pesa más de", "en": "is larger than"}
+RECEIVED = {"es": "Recibido", "en": "Received"}
+
+
+@pytest.fixture(autouse=True)
+def _no_worker(monkeypatch):
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+
+
+def _shot(page: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("javascript", [False, True], ids=["js-off", "js-on"])
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_a_source_sends_and_meets_errors_next_to_the_files(
+    browser, live_server, blob_dir, newsroom_identity, settings, lang, javascript, size
+):
+    settings.MAX_FILE_BYTES = 50_000  # a "big" file, small enough for a test
+    context = browser.new_context(java_script_enabled=javascript, viewport=SIZES[size])
+    page = context.new_page()
+    page.goto(f"{live_server.url}/{lang}/")
+    assert page.get_attribute("html", "lang") == lang
+    name = f"{lang}-{size}-{'js' if javascript else 'nojs'}"
+    if not javascript:  # the pages are the same either way: one set of pictures is enough
+        _shot(page, f"form-{name}")
+    else:  # readable at a phone's width: nothing sticks out sideways
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= SIZES[size]["width"], width
+    # Limits and accepted types are said before a file is picked, tied to the field.
+    limits = page.locator("#limits")
+    assert limits.is_visible() and page.get_attribute("#id_files", "aria-describedby") == "limits"
+    # A program: refused, the error right by the files field, in the page's language.
+    page.set_input_files("#id_files", [{"name": "tool.exe", "mimeType": "application/x-msdos",
+                                        "buffer": b"MZ" + b"\0" * 300}])  # fmt: skip
+    page.fill("#id_note", "a note that must come back")
+    page.click("button[type=submit]")
+    error = page.locator("#files-error")
+    assert UNSUPPORTED[lang] in error.inner_text()
+    assert page.locator("#limits + #files-error + input#id_files").count() == 1  # by the field
+    assert page.input_value("#id_note") == "a note that must come back"  # nothing retyped
+    if not javascript:
+        _shot(page, f"error-unsupported-{name}")
+    # Over the size limit: the same place, the same language.
+    big = photo("big.jpg") | {"buffer": b"\xff\xd8\xff" + bytes(60_000)}
+    page.set_input_files("#id_files", [big])
+    page.click("button[type=submit]")
+    assert TOO_LARGE[lang] in page.inner_text("#files-error")
+    if not javascript:
+        _shot(page, f"error-too-large-{name}")
+    # A note, links and a photo: the receipt.
+    page.fill("#id_note", f"CANARY {name}")
+    page.fill("#id_links", "https://example.com/a\nexample.org/b")
+    page.set_input_files("#id_files", [photo("IMG_1.jpg")])
+    page.click("button[type=submit]")
+    assert RECEIVED[lang] in page.inner_text("h1")
+    assert re.fullmatch(r"[a-z-]+( [a-z-]+){6}", page.inner_text("#receipt-code").strip())
+    if not javascript:
+        _shot(page, f"receipt-{name}")
+    tip = Tip.objects.get()
+    assert tip.link_count == 2 and tip.attachments.count() == 1
+    assert context.cookies() == []
+    context.close()
+
+
+def _public_pages(browser: object, base: str, lang: str) -> dict[str, object]:
+    """Every page a source can reach, opened in a fresh context each: name -> page."""
+    pages = {}
+
+    def open_page(name: str, path: str, context: object | None = None) -> object:
+        context = context or browser.new_context(bypass_csp=True)  # type: ignore[attr-defined]
+        page = context.new_page()  # type: ignore[attr-defined]
+        page.goto(f"{base}{path}")
+        pages[name] = page
+        return page
+
+    for name, path in [("form", "/"), ("check", "/check/"), ("guide", "/guide/"),
+                       ("kept", "/what-we-keep/"), ("not-found", "/no-such-page/")]:  # fmt: skip
+        open_page(name, f"/{lang}{path}")
+    form = open_page("errors", f"/{lang}/")
+    form.set_input_files("#id_files", [{"name": "tool.exe", "mimeType": "application/x-msdos",
+                                        "buffer": b"MZ" + b"\0" * 300}])  # fmt: skip
+    form.fill("#id_links", "not a link at all")
+    form.click("button[type=submit]")
+    receipt = open_page("receipt", f"/{lang}/")
+    receipt.fill("#id_note", "for the receipt")
+    receipt.click("button[type=submit]")
+    code = receipt.inner_text("#receipt-code").strip()
+    followup = open_page("followup", f"/{lang}/check/")
+    followup.fill("#id_code", code)
+    followup.click("button[type=submit]")
+    assert followup.url.endswith("/check/tip/"), followup.url
+    return pages
+
+
+def _visible_strings(page: object) -> str:
+    return page.inner_text("body")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_every_public_page_passes_axe_and_is_all_in_its_language(
+    browser, live_server, newsroom_identity, blob_dir, lang
+):
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    catalogue = polib.pofile(str(ROOT / "locale/es/LC_MESSAGES/django.po"))
+    translated = [(e.msgid, e.msgstr) for e in catalogue
+                  if e.msgstr and e.msgstr != e.msgid and not e.obsolete]  # fmt: skip
+    pages = _public_pages(browser, live_server.url, lang)
+    assert set(pages) == {"form", "check", "guide", "kept", "not-found", "errors", "receipt",
+                          "followup"}  # fmt: skip
+    problems = {}
+    for name, page in pages.items():
+        results = axe.run(page)
+        if results.violations_count:
+            problems[name] = results.generate_report()
+        if name == "not-found":  # error pages speak both languages, each marked as such
+            assert page.locator("p[lang=es]").count() == page.locator("p[lang=en]").count() == 1
+        else:
+            assert page.get_attribute("html", "lang") == lang, name
+        text = _visible_strings(page)
+        # Whole sentences of the other language are untranslated strings.
+        foreign = [source if lang == "es" else target for source, target in translated]
+        leftovers = [s for s in foreign if len(s) > 12 and s in text]
+        assert leftovers == [], (name, leftovers)
+        page.context.close()
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
