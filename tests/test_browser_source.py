@@ -155,4 +155,12 @@ def test_every_public_page_passes_axe_and_is_all_in_its_language(
         leftovers = [s for s in foreign if len(s) > 12 and s in text]
         assert leftovers == [], (name, leftovers)
         page.context.close()
+    # Dark mode (the browser's own, as on many phones) keeps the contrast too.
+    dark = browser.new_context(color_scheme="dark", bypass_csp=True)
+    page = dark.new_page()
+    page.goto(f"{live_server.url}/{lang}/")
+    results = axe.run(page)
+    if results.violations_count:
+        problems["form, dark"] = results.generate_report()
+    dark.close()
     assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
