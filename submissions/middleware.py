@@ -27,13 +27,16 @@ ALLOWED_HEADERS = frozenset({
     "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_RANGE",
     "HTTP_UPGRADE_INSECURE_REQUESTS", "HTTP_SEC_FETCH_SITE", "HTTP_SEC_FETCH_MODE",
     "HTTP_SEC_FETCH_DEST", "HTTP_SEC_FETCH_USER",
+    "HTTP_X_UPLOAD_TOKEN",  # a resumable upload's own token (submissions/chunked.py)
 })  # fmt: skip
 # Only the staff site needs these: its session and CSRF cookies, and Referer for CSRF over HTTPS.
 STAFF_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_REFERER"})
 CLIENT_ADDRESS = ("REMOTE_ADDR", "REMOTE_HOST", "REMOTE_PORT", "REMOTE_USER", "REMOTE_IDENT")
+# Our own script only (resumable uploads, static/tipline/upload.js), talking to us only; with
+# JavaScript off the pages work the same.
 PUBLIC_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 
 

@@ -34,6 +34,13 @@ def reconcile_blobs() -> int:
     return integrity.sweep(min_age=timedelta(hours=integrity.ORPHAN_HOURS)).count
 
 
+@shared_task(name="submissions.expire_uploads", ignore_result=True)
+def expire_uploads() -> int:
+    from . import chunked
+
+    return chunked.sweep_expired()
+
+
 @shared_task(name="submissions.retention", ignore_result=True)
 def retention() -> int:
     return services.retention_purge()

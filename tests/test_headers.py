@@ -96,6 +96,10 @@ def concrete(route: str, name: str, world: dict[str, object]) -> str | None:
             values[param] = str(ContentType.objects.get_for_model(Tip).pk)
         elif param == "id":  # password change of a user
             values[param] = str(world["admin"].pk)  # type: ignore[attr-defined]
+        elif param == "upload_id":  # a resumable upload (an unknown one: refused, with headers)
+            values[param] = "0" * 32
+        elif param == "index":
+            values[param] = "0"
         else:
             raise AssertionError(f"the walk cannot fill {param} in {route} ({name})")
     for param, value in values.items():

@@ -317,6 +317,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-blobs": {"task": "submissions.reconcile_blobs", "schedule": 3600},
     "retention": {"task": "submissions.retention", "schedule": 24 * 3600},
+    "expire-resumable-uploads": {"task": "submissions.expire_uploads", "schedule": 3600},
     "expire-source-sessions": {"task": "submissions.expire_source_sessions", "schedule": 300},
 }
 

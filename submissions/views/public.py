@@ -1,13 +1,16 @@
-"""Source-facing views. Thin: validate, call one service, render. No cookies, no JavaScript."""
+"""Source-facing views. Thin: validate, call one service, render. No cookies. JavaScript is
+optional: with it, files go up in resumable pieces first (chunked.py, static/tipline/upload.js);
+without it, in the form itself."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.utils.datastructures import MultiValueDict
@@ -16,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import capacity, ratelimit, services
+from .. import capacity, chunked, ratelimit, services
 from ..forms import (
     TipForm,
     busy_sending_message,
@@ -25,7 +28,7 @@ from ..forms import (
     refusal_message,
     request_error_message,
 )
-from ..uploads import upload_state
+from ..uploads import Refusal, assemble, upload_state
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +93,78 @@ def read_upload(request: HttpRequest) -> Upload:
     return Upload(data, files)
 
 
+def with_resumable(request: HttpRequest, upload: Upload) -> Upload:
+    """The form's files and the resumable uploads it names (`resumable`: "id.token", with
+    `resumable_name`), read back through the upload handler; refused like a plain upload."""
+    refs = upload.data.getlist("resumable") if upload.data is not None else []
+    if not refs:
+        return upload
+    names = upload.data.getlist("resumable_name")  # type: ignore[union-attr]
+    plain = upload.files.getlist("files") if upload.files is not None else []
+    files = list(plain)
+    for position, ref in enumerate(refs):
+        upload_id, _, token = ref.partition(".")
+        name = names[position] if position < len(names) else ""
+        try:
+            assembled = assemble(request, upload_id, token, name)
+        except chunked.Invalid:
+            upload_state(request).discard()
+            return Upload(upload.data, None, request_error_message("malformed"), 400,
+                          about_files=True)  # fmt: skip
+        state = upload_state(request)
+        if assembled is None or state.refusal is not None:
+            state.discard()
+            refusal = state.refusal
+            message = refusal_message(refusal) if refusal else request_error_message("malformed")
+            status = 413 if refusal and refusal.code in LIMIT_CODES else 400
+            return Upload(upload.data, None, message, status, about_files=True)
+        files.append(assembled)
+    merged = MultiValueDict()
+    merged.setlist("files", files)
+    return Upload(upload.data, merged)
+
+
+def _json_error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def upload_start(request: HttpRequest) -> HttpResponse:
+    """A resumable upload begins (JavaScript only): its declared size in, an id and a token out."""
+    if refused := must_wait("upload"):
+        message, status, _ = refused
+        return _json_error(message, status)
+    try:
+        size = int(json.loads(request.read(1000))["size"])
+    except (ValueError, KeyError, TypeError):
+        return _json_error(request_error_message("malformed"), 400)
+    if size <= 0:
+        return _json_error(refusal_message(Refusal("empty_file", 1)), 400)
+    if size > settings.MAX_FILE_BYTES:
+        return _json_error(refusal_message(Refusal("file_too_large", 1)), 413)
+    upload_id, token = chunked.start(size)
+    return JsonResponse({"id": upload_id, "token": token, "chunk": chunked.CHUNK})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "PUT"])
+def upload_piece(request: HttpRequest, upload_id: str, index: int | None = None) -> HttpResponse:
+    """PUT a piece (sent again after a failure, it replaces itself); GET the next one due."""
+    token = request.META.get("HTTP_X_UPLOAD_TOKEN", "")
+    try:
+        if request.method == "GET":
+            return JsonResponse({"next": chunked.next_missing(upload_id, token)})
+        if index is None:
+            raise chunked.Invalid("no piece")
+        if capacity.refusal():  # the disk guard holds for pieces too
+            return _json_error(busy_server_message(), 503)
+        chunked.put(upload_id, token, index, request.read(chunked.CHUNK + 1))
+    except chunked.Invalid:
+        return _json_error(request_error_message("malformed"), 400)
+    return JsonResponse({"stored": index})
+
+
 def must_wait(endpoint: str) -> tuple[str, int, int] | None:
     """Whether a post to a public form must wait, asked before its body is read: the source's
     message, the status and the seconds for Retry-After. Too many posts this minute (for
@@ -130,6 +205,8 @@ def submit(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = str(retry)
         return response
     upload = read_upload(request)
+    if not upload.error:
+        upload = with_resumable(request, upload)
     if upload.error:
         where = "files_error" if upload.about_files else "error"
         return _form_page(request, kept_fields(upload.data), status=upload.status,
