@@ -223,3 +223,27 @@ def test_partial_uploads_are_encrypted_under_the_browsers_token_and_expire(setti
     assert chunked.sweep_expired(time.time() + 60) == 0
     assert chunked.sweep_expired(time.time() + chunked.EXPIRE_SECONDS + 60) == 1
     assert not where.exists()
+
+
+def test_a_signed_in_source_answers_with_a_file_through_resumable_upload(
+    browser, live_server, blob_dir, newsroom_identity
+):
+    from django.test import Client
+
+    from submissions.models import SourceMessage
+    from tests.sources import receipt_code
+
+    code = receipt_code(Client().post("/en/", {"note": "first"}).content.decode())
+    context = browser.new_context(java_script_enabled=True)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/en/check/")
+    page.fill("#id_code", code)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/check/tip/")
+    page.fill("#id_note", "and a photo")
+    page.set_input_files("#id_files", [photo("IMG_2.jpg")])
+    page.click("#tip-form button[type=submit]")
+    page.wait_for_url("**/check/tip/?sent=1")
+    message = SourceMessage.objects.get()
+    assert message.attachments.count() == 1
+    context.close()

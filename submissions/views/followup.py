@@ -38,7 +38,7 @@ from ..forms import (
     wrong_code_message,
 )
 from ..uploads import upload_state
-from .public import kept_fields, must_wait, read_upload, store_failed_message
+from .public import kept_fields, must_wait, read_upload, store_failed_message, with_resumable
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,8 @@ def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
     if upload.data is not None and not _token_ok(request, session):
         upload_state(request).discard()
         return _refused(request)
+    if not upload.error:
+        upload = with_resumable(request, upload)
     if upload.error:
         where = "files_error" if upload.about_files else "error"
         return _page(request, session, form=kept_fields(upload.data), status=upload.status,
