@@ -7,7 +7,9 @@ next. Each piece is encrypted on arrival (ChaCha20-Poly1305, bound to the upload
 index) under a random key that is kept only sealed under the token, which only the browser
 holds: the server alone cannot read a partial upload. When the form is sent, the pieces are
 read back in order through the same handler as a plain upload (limits, type sniffing, a key of
-its own sealed to the intake key), and deleted. Unfinished uploads expire (sweep_expired).
+its own sealed to the intake key). Pieces are deleted once the submission holding them is
+stored; until then a refused or failed post gives their references back with the form, so
+nothing already uploaded is lost. Unfinished uploads expire after hours idle (sweep_expired).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from django.conf import settings
 
 CHUNK = 1024 * 1024
-EXPIRE_SECONDS = 24 * 3600
+# An upload idle this long (no piece arrived) is deleted: a source whose connection is down
+# for hours starts that file again, rather than pieces filling the disk for a day.
+EXPIRE_SECONDS = 6 * 3600
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -86,8 +90,11 @@ def put(upload_id: str, token: str, index: int, data: bytes) -> None:
     if not 0 <= index < count or len(data) != expected:
         raise Invalid("this piece does not fit the upload")
     sealed = aead.encrypt(index.to_bytes(12, "big"), data, f"{upload_id}:{index}".encode())
-    partial = where / f"{index}.tmp"
-    partial.write_bytes(sealed)
+    partial = where / f"{index}.{secrets.token_hex(8)}.tmp"  # a retry may overlap its original
+    with partial.open("wb") as handle:
+        handle.write(sealed)
+        handle.flush()
+        os.fsync(handle.fileno())
     partial.replace(where / f"{index}.part")
 
 
@@ -107,7 +114,12 @@ def read(upload_id: str, token: str) -> tuple[int, list[bytes]]:
     def pieces() -> object:
         for index in range(_count(size)):
             sealed = (where / f"{index}.part").read_bytes()
-            yield aead.decrypt(index.to_bytes(12, "big"), sealed, f"{upload_id}:{index}".encode())
+            try:
+                yield aead.decrypt(index.to_bytes(12, "big"), sealed,
+                                   f"{upload_id}:{index}".encode())  # fmt: skip
+            except Exception:  # noqa: BLE001 - InvalidTag: a damaged piece
+                (where / f"{index}.part").unlink(missing_ok=True)  # asked for again
+                raise Invalid("a piece was damaged") from None
 
     return size, pieces()  # type: ignore[return-value]
 
@@ -122,7 +134,11 @@ def sweep_expired(now: float | None = None) -> int:
     removed = 0
     root = _root()
     for where in root.iterdir() if root.exists() else []:
-        if where.stat().st_mtime < now - EXPIRE_SECONDS:
+        try:
+            idle = where.stat().st_mtime < now - EXPIRE_SECONDS  # a piece's arrival touches it
+        except FileNotFoundError:  # finished meanwhile
+            continue
+        if idle:
             shutil.rmtree(where, ignore_errors=True)
             removed += 1
     return removed

@@ -53,13 +53,16 @@ class UploadState:
 def assemble(request: HttpRequest, upload_id: str, token: str, name: str) -> EncryptedUpload | None:
     """A finished resumable upload (chunked.py) read through this handler, as if it had come in
     the form: the same limits, sniffing and encryption. None if refused (the refusal is on the
-    request). Its pieces are deleted either way."""
+    request). Its pieces stay until the submission is stored (the view deletes them)."""
+    from django.http.multipartparser import MultiPartParser
+
     from . import chunked
 
+    size, pieces = chunked.read(upload_id, token)
+    clean_name = MultiPartParser.sanitize_file_name(None, name[:255]) or ""  # type: ignore[arg-type]
+    handler = EncryptingUploadHandler(request)
     try:
-        size, pieces = chunked.read(upload_id, token)
-        handler = EncryptingUploadHandler(request)
-        handler.new_file("files", name[:255], "application/octet-stream", size)
+        handler.new_file("files", clean_name, "application/octet-stream", size)
         offset = 0
         for piece in pieces:  # type: ignore[attr-defined]
             handler.receive_data_chunk(piece, offset)
@@ -67,8 +70,6 @@ def assemble(request: HttpRequest, upload_id: str, token: str, name: str) -> Enc
         return handler.file_complete(offset)
     except StopUpload:
         return None
-    finally:
-        chunked.discard(upload_id)
 
 
 def upload_state(request: HttpRequest) -> UploadState:

@@ -247,3 +247,47 @@ def test_a_signed_in_source_answers_with_a_file_through_resumable_upload(
     message = SourceMessage.objects.get()
     assert message.attachments.count() == 1
     context.close()
+
+
+def test_a_refused_or_failed_post_gives_the_uploaded_files_back(
+    blob_dir, newsroom_identity, monkeypatch, settings
+):
+    """Nothing already uploaded is lost when the final post fails: the page carries the
+    uploads back (hidden fields, and their names said), the pieces stay; once a post is
+    stored, they go."""
+    from django.test import Client
+
+    from submissions import chunked
+    from tests import fixtures
+
+    data = fixtures.jpeg_with_gps()
+    upload_id, token = chunked.start(len(data))
+    chunked.put(upload_id, token, 0, data)
+    post = {"note": "with an uploaded file", "resumable": f"{upload_id}.{token}",
+            "resumable_name": "IMG_9.jpg"}  # fmt: skip
+
+    def broken(**kwargs: object) -> str:
+        raise OSError("storage went away")
+
+    monkeypatch.setattr("submissions.services.submission_create", broken)
+    page = Client().post("/en/", post).content.decode()
+    assert f'name="resumable" value="{upload_id}.{token}"' in page and "IMG_9.jpg" in page
+    assert (settings.SPOOL_DIR / "resumable" / upload_id).exists()
+    monkeypatch.undo()
+    monkeypatch.setattr("submissions.services._enqueue_scrub", lambda pk: None)
+    sent = Client().post("/en/", post)
+    assert sent.status_code == 200 and "receipt-code" in sent.content.decode()
+    assert Tip.objects.get().attachments.count() == 1
+    assert not (settings.SPOOL_DIR / "resumable" / upload_id).exists()
+
+
+def test_upload_paths_never_reach_the_log():
+    import logging
+
+    (handler,) = [h for h in logging.getLogger("django").handlers if h.filters]  # the console
+    path = "/es/uploads/" + "0" * 32 + "/1"
+    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Bad Request: %s",
+                               (path,), None)  # fmt: skip
+    assert not handler.filter(record)
+    record.args = ("/es/check/",)
+    assert handler.filter(record)

@@ -382,7 +382,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A resumable upload's path names it (its id), and its time would be the second a source
+    # acted: Django's request log (4xx/5xx) never writes those.
+    "filters": {
+        "no_upload_paths": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: "/uploads/" not in record.getMessage(),
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_upload_paths"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("TIPLINE_LOG_LEVEL", "INFO")},
     "loggers": {
         # Replace Django's defaults (which include mail_admins) with the console only.

@@ -18,20 +18,37 @@
     try { return (await response.json()).error || ""; } catch (e) { return ""; }
   }
 
+  // 408 and 429 (a proxy's timeout, a busy server) and 5xx pass: try again. Other 4xx do not.
+  function lasting(status) { return status >= 400 && status < 500 && status !== 408 && status !== 429; }
+
   async function begin(file) {
-    var response = await fetch(base, {
-      method: "POST", credentials: "omit", cache: "no-store",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify({size: file.size})
-    });
-    if (!response.ok) { throw new Fatal(await answer(response) || form.getAttribute("data-failed")); }
-    return response.json();
+    for (var attempt = 1; ; attempt++) {
+      try {
+        var response = await fetch(base, {
+          method: "POST", credentials: "omit", cache: "no-store",
+          headers: {"Content-Type": "application/json"}, body: JSON.stringify({size: file.size})
+        });
+        if (response.ok) { return response.json(); }
+        if (lasting(response.status)) { throw new Fatal(await answer(response) || form.getAttribute("data-failed")); }
+      } catch (error) {
+        if (error instanceof Fatal) { throw error; }
+      }
+      if (attempt >= 10) { throw new Fatal(form.getAttribute("data-failed")); }
+      await sleep(Math.min(30000, 1000 * attempt));
+    }
   }
 
-  async function nextPiece(info) {
+  async function nextPiece(info, count) {
     var response = await fetch(base + info.id + "/", {
       credentials: "omit", cache: "no-store", headers: {"X-Upload-Token": info.token}
     });
-    return (await response.json()).next;
+    if (lasting(response.status)) { throw new Fatal(await answer(response) || form.getAttribute("data-failed")); }
+    if (!response.ok) { throw new Error("HTTP " + response.status); }
+    var next = (await response.json()).next;
+    if (typeof next !== "number" || Math.floor(next) !== next || next < 0 || next > count) {
+      throw new Error("an answer that makes no sense");
+    }
+    return next;
   }
 
   async function send(file, bar) {
@@ -45,7 +62,7 @@
           method: "PUT", credentials: "omit", cache: "no-store", body: piece,
           headers: {"X-Upload-Token": info.token, "Content-Type": "application/octet-stream"}
         });
-        if (response.status >= 400 && response.status < 500) { throw new Fatal(await answer(response)); }
+        if (lasting(response.status)) { throw new Fatal(await answer(response) || form.getAttribute("data-failed")); }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         index += 1;
         failures = 0;
@@ -55,7 +72,11 @@
         failures += 1;
         if (failures > 30) { throw new Fatal(form.getAttribute("data-failed")); }
         await sleep(Math.min(30000, 500 * failures));
-        try { index = await nextPiece(info); } catch (e) { /* still down: try the same piece */ }
+        try {
+          index = await nextPiece(info, count);
+        } catch (e) {
+          if (e instanceof Fatal) { throw e; }  /* else still down: try the same piece */
+        }
       }
     }
     return {id: info.id, token: info.token, name: file.name};

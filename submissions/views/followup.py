@@ -38,7 +38,14 @@ from ..forms import (
     wrong_code_message,
 )
 from ..uploads import upload_state
-from .public import kept_fields, must_wait, read_upload, store_failed_message, with_resumable
+from .public import (
+    forget_resumable,
+    kept_fields,
+    must_wait,
+    read_upload,
+    store_failed_message,
+    with_resumable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +171,8 @@ def _token_ok(request: HttpRequest, session: sources.Session) -> bool:
 
 
 def _page(request: HttpRequest, session: sources.Session, *, form: TipForm | None = None,
-          error: str = "", files_error: str = "", status: int = 200) -> HttpResponse:  # fmt: skip
+          error: str = "", files_error: str = "", status: int = 200,
+          resumable: tuple[tuple[str, str], ...] = ()) -> HttpResponse:  # fmt: skip
     label, meaning = status_text(sources.NEUTRAL_STATUS[session.tip.status])
     sent = [
         {"item": item, "files": [file_text(file) for file in item.files]}
@@ -174,7 +182,7 @@ def _page(request: HttpRequest, session: sources.Session, *, form: TipForm | Non
     context = {
         "status": label, "status_meaning": meaning, "replies": sources.replies(session),
         "sent": sent, "form": form or TipForm(), "limits": limits_text(), "error": error,
-        "files_error": files_error,
+        "files_error": files_error, "resumable": resumable,
         "notice": notice, "token": session.form_token,
     }  # fmt: skip
     return render(request, "submissions/followup.html", context, status=status)
@@ -210,11 +218,11 @@ def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
     if upload.error:
         where = "files_error" if upload.about_files else "error"
         return _page(request, session, form=kept_fields(upload.data), status=upload.status,
-                     **{where: upload.error})  # fmt: skip
+                     resumable=upload.resumable, **{where: upload.error})  # fmt: skip
     form = TipForm(upload.data, upload.files)
     if not form.is_valid():
         upload_state(request).discard()
-        return _page(request, session, form=form, status=400)
+        return _page(request, session, form=form, status=400, resumable=upload.resumable)
     try:
         services.source_message_add(
             tip_id=session.tip.pk,
@@ -224,7 +232,9 @@ def _followup(request: HttpRequest, session: sources.Session) -> HttpResponse:
         )
     except Exception as exc:  # noqa: BLE001 - the source gets a clear page, never a 500
         upload_state(request).discard()
-        return _page(request, session, form=form, status=503, error=store_failed_message(exc))
+        return _page(request, session, form=form, status=503, error=store_failed_message(exc),
+                     resumable=upload.resumable)  # fmt: skip
+    forget_resumable(upload)
     # Counted once sent; if a parallel answer took the last slot, this one is stored anyway.
     with contextlib.suppress(sources.Busy):
         sources.take(throttle, **limit)

@@ -53,9 +53,10 @@ def kept(request: HttpRequest) -> HttpResponse:
 
 def _form_page(
     request: HttpRequest, form: TipForm, *, error: str = "", files_error: str = "",
-    status: int = 200,
+    status: int = 200, resumable: tuple[tuple[str, str], ...] = (),
 ) -> HttpResponse:  # fmt: skip
-    context = {"form": form, "limits": limits_text(), "error": error, "files_error": files_error}
+    context = {"form": form, "limits": limits_text(), "error": error, "files_error": files_error,
+               "resumable": resumable}  # fmt: skip
     return render(request, "submissions/submit.html", context, status=status)
 
 
@@ -69,6 +70,9 @@ class Upload:
     error: str = ""
     status: int = 200
     about_files: bool = False
+    # Resumable uploads ("id.token", name) the post named, still stored: given back with the
+    # form when the post is refused, deleted once it is stored.
+    resumable: tuple[tuple[str, str], ...] = ()
 
 
 def read_upload(request: HttpRequest) -> Upload:
@@ -95,33 +99,43 @@ def read_upload(request: HttpRequest) -> Upload:
 
 def with_resumable(request: HttpRequest, upload: Upload) -> Upload:
     """The form's files and the resumable uploads it names (`resumable`: "id.token", with
-    `resumable_name`), read back through the upload handler; refused like a plain upload."""
-    refs = upload.data.getlist("resumable") if upload.data is not None else []
-    if not refs:
+    `resumable_name`), read back through the upload handler; refused like a plain upload. The
+    uploads stay stored (`Upload.resumable`) until the submission is: a refused or failed post
+    gives them back with the form (`forget_resumable` once stored)."""
+    data = upload.data
+    refs = data.getlist("resumable")[: settings.MAX_FILES] if data is not None else []
+    if not refs or data is None:
         return upload
-    names = upload.data.getlist("resumable_name")  # type: ignore[union-attr]
-    plain = upload.files.getlist("files") if upload.files is not None else []
-    files = list(plain)
-    for position, ref in enumerate(refs):
+    names = data.getlist("resumable_name")
+    pending = [(ref, names[i] if i < len(names) else "") for i, ref in enumerate(refs)]
+    files = list(upload.files.getlist("files")) if upload.files is not None else []
+    for ref, name in pending:
         upload_id, _, token = ref.partition(".")
-        name = names[position] if position < len(names) else ""
+        others = tuple(item for item in pending if item[0] != ref)
         try:
             assembled = assemble(request, upload_id, token, name)
-        except chunked.Invalid:
+        except chunked.Invalid:  # expired, or not all there: that file must be sent again
             upload_state(request).discard()
-            return Upload(upload.data, None, request_error_message("malformed"), 400,
-                          about_files=True)  # fmt: skip
+            return Upload(data, None, request_error_message("malformed"), 400,
+                          about_files=True, resumable=others)  # fmt: skip
         state = upload_state(request)
         if assembled is None or state.refusal is not None:
             state.discard()
+            chunked.discard(upload_id)  # refused for good: its type, its size
             refusal = state.refusal
             message = refusal_message(refusal) if refusal else request_error_message("malformed")
             status = 413 if refusal and refusal.code in LIMIT_CODES else 400
-            return Upload(upload.data, None, message, status, about_files=True)
+            return Upload(data, None, message, status, about_files=True, resumable=others)
         files.append(assembled)
     merged = MultiValueDict()
     merged.setlist("files", files)
-    return Upload(upload.data, merged)
+    return Upload(data, merged, resumable=tuple(pending))
+
+
+def forget_resumable(upload: Upload) -> None:
+    """The submission is stored: its resumable uploads' pieces go."""
+    for ref, _name in upload.resumable:
+        chunked.discard(ref.partition(".")[0])
 
 
 def _json_error(message: str, status: int) -> JsonResponse:
@@ -136,7 +150,9 @@ def upload_start(request: HttpRequest) -> HttpResponse:
         message, status, _ = refused
         return _json_error(message, status)
     try:
-        size = int(json.loads(request.read(1000))["size"])
+        size = json.loads(request.read(1000))["size"]
+        if type(size) is not int:
+            raise TypeError(size)
     except (ValueError, KeyError, TypeError):
         return _json_error(request_error_message("malformed"), 400)
     if size <= 0:
@@ -210,11 +226,11 @@ def submit(request: HttpRequest) -> HttpResponse:
     if upload.error:
         where = "files_error" if upload.about_files else "error"
         return _form_page(request, kept_fields(upload.data), status=upload.status,
-                          **{where: upload.error})  # fmt: skip
+                          resumable=upload.resumable, **{where: upload.error})  # fmt: skip
     form = TipForm(upload.data, upload.files)
     if not form.is_valid():
         upload_state(request).discard()
-        return _form_page(request, form, status=400)
+        return _form_page(request, form, status=400, resumable=upload.resumable)
     try:
         code = services.submission_create(
             note=form.cleaned_data["note"],
@@ -223,5 +239,7 @@ def submit(request: HttpRequest) -> HttpResponse:
         )
     except Exception as exc:  # noqa: BLE001 - the source gets a clear page, never a 500
         upload_state(request).discard()
-        return _form_page(request, form, status=503, error=store_failed_message(exc))
+        return _form_page(request, form, status=503, error=store_failed_message(exc),
+                          resumable=upload.resumable)  # fmt: skip
+    forget_resumable(upload)
     return render(request, "submissions/receipt.html", {"code": code})
