@@ -291,3 +291,34 @@ def test_upload_paths_never_reach_the_log():
     assert not handler.filter(record)
     record.args = ("/es/check/",)
     assert handler.filter(record)
+
+
+def test_disk_failures_on_resumable_uploads_answer_clearly_and_keep_the_uploads(
+    blob_dir, newsroom_identity, monkeypatch, settings
+):
+    """A disk that fails while a piece or the final post is stored: a clear "try again" (503,
+    never a 500), and the pieces already there kept for that retry."""
+    from django.test import Client
+
+    from submissions import chunked
+    from tests import fixtures
+
+    data = fixtures.jpeg_with_gps()
+    upload_id, token = chunked.start(len(data))
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("submissions.chunked.put", full)
+    piece = Client().put(f"/en/uploads/{upload_id}/0", data,
+                         content_type="application/octet-stream",
+                         HTTP_X_UPLOAD_TOKEN=token)  # fmt: skip
+    assert piece.status_code == 503 and "try again in a few minutes" in piece.json()["error"]
+    monkeypatch.undo()
+    chunked.put(upload_id, token, 0, data)
+    monkeypatch.setattr("submissions.chunked.read", full)
+    post = {"note": "n", "resumable": f"{upload_id}.{token}", "resumable_name": "IMG_9.jpg"}
+    page = Client().post("/es/", post)
+    assert page.status_code == 503 and "Inténtalo de nuevo" in page.content.decode()
+    assert f'value="{upload_id}.{token}"' in page.content.decode()
+    assert (settings.SPOOL_DIR / "resumable" / upload_id).exists() and not Tip.objects.exists()

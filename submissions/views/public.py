@@ -114,6 +114,9 @@ def with_resumable(request: HttpRequest, upload: Upload) -> Upload:
         others = tuple(item for item in pending if item[0] != ref)
         try:
             assembled = assemble(request, upload_id, token, name)
+        except OSError as exc:  # the disk: nothing is lost, the uploads stay for a retry
+            upload_state(request).discard()
+            return Upload(data, None, store_failed_message(exc), 503, resumable=tuple(pending))
         except chunked.Invalid:  # expired, or not all there: that file must be sent again
             upload_state(request).discard()
             return Upload(data, None, request_error_message("malformed"), 400,
@@ -159,7 +162,10 @@ def upload_start(request: HttpRequest) -> HttpResponse:
         return _json_error(refusal_message(Refusal("empty_file", 1)), 400)
     if size > settings.MAX_FILE_BYTES:
         return _json_error(refusal_message(Refusal("file_too_large", 1)), 413)
-    upload_id, token = chunked.start(size)
+    try:
+        upload_id, token = chunked.start(size)
+    except OSError as exc:
+        return _json_error(store_failed_message(exc), 503)
     return JsonResponse({"id": upload_id, "token": token, "chunk": chunked.CHUNK})
 
 
@@ -178,6 +184,8 @@ def upload_piece(request: HttpRequest, upload_id: str, index: int | None = None)
         chunked.put(upload_id, token, index, request.read(chunked.CHUNK + 1))
     except chunked.Invalid:
         return _json_error(request_error_message("malformed"), 400)
+    except OSError as exc:  # a dropped connection, a full disk: the script sends it again
+        return _json_error(store_failed_message(exc), 503)
     return JsonResponse({"stored": index})
 
 
