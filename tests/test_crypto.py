@@ -104,6 +104,76 @@ def test_tampering_is_detected(identity, mangle):
         crypto.open_bytes(mangle(blob), identities=[ident], aad="k")
 
 
+class Trickle(io.RawIOBase):
+    """A source that hands out at most `step` bytes per call, as a pipe or a socket does."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step, self._pos = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        n = min(len(buffer), self._step, len(self._data) - self._pos)
+        buffer[:n] = self._data[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_write_and_read_pattern_gives_the_same_file(seed, identity, tmp_path):
+    """Writes of every size and kind (straddling chunks, exactly a chunk, empty), reads into
+    buffers of every size from a source that returns short reads: the age CLI and our reader
+    both get the original back."""
+    import random
+
+    ident, key_file = identity
+    rng = random.Random(seed)  # noqa: S311 - a reproducible test pattern, not a secret
+    data = os.urandom(rng.choice([0, 1, crypto.CHUNK_SIZE, 5 * crypto.CHUNK_SIZE + 3, 400_001]))
+    sink = io.BytesIO()
+    encryptor = crypto.seal_stream(sink, recipients=[ident.recipient], aad="k")
+    pos = 0
+    while pos < len(data):
+        size = rng.choice(
+            [0, 1, 7, crypto.CHUNK_SIZE - 1, crypto.CHUNK_SIZE, 3 * crypto.CHUNK_SIZE + 5]
+        )
+        piece = data[pos : pos + size]
+        kind = rng.choice([bytes, bytearray, memoryview])
+        assert encryptor.write(kind(piece)) == len(piece)
+        pos += len(piece)
+    encryptor.close()
+    blob = tmp_path / "blob.age"
+    blob.write_bytes(sink.getvalue())
+    assert age_decrypt(blob, key_file) == data
+
+    source = Trickle(sink.getvalue(), step=rng.choice([1000, crypto.CHUNK_SIZE + 16, 1 << 20]))
+    reader = crypto.age.Decryptor(source, [ident], "k")
+    out = bytearray()
+    buffer = bytearray(1 << 20)
+    while True:
+        view = memoryview(buffer)[
+            : rng.choice([1, 100, crypto.CHUNK_SIZE - 1, crypto.CHUNK_SIZE, 1 << 20])
+        ]
+        got = reader.readinto(view)
+        if not got:
+            break
+        out += view[:got]
+    assert out == data
+
+
+def test_a_failed_chunk_leaves_no_plaintext_in_the_callers_buffer(identity):
+    ident, _ = identity
+    blob = bytearray(crypto.seal_bytes(b"secret" * 20_000, recipients=[ident.recipient], aad="k"))
+    blob[-40] ^= 1  # inside the last chunk
+    reader = crypto.age.Decryptor(io.BytesIO(bytes(blob)), [ident], "k")
+    buffer = bytearray(1 << 20)
+    assert reader.readinto(buffer) == crypto.CHUNK_SIZE  # the first chunk is sound
+    buffer[:] = bytes(len(buffer))
+    with pytest.raises(crypto.DecryptionError, match="authentication"):
+        reader.readinto(buffer)
+    assert not any(buffer)
+
+
 def test_streaming_writer_keeps_one_chunk_in_memory(identity):
     ident, _ = identity
 

@@ -289,13 +289,25 @@ class Encryptor:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._closed:
             raise ValueError("write to a closed Encryptor")
-        self._buffer += data
-        self.plaintext_size += len(data)
+        view = memoryview(data).cast("B")
+        size = len(view)
+        self.plaintext_size += size
         # Hold back at least one byte: a chunk is only "not last" once more data follows it.
-        while len(self._buffer) > CHUNK_SIZE:
-            self._emit(bytes(self._buffer[:CHUNK_SIZE]), last=False)
-            del self._buffer[:CHUNK_SIZE]
-        return len(data)
+        if self._buffer:
+            take = min(size, CHUNK_SIZE - len(self._buffer))
+            self._buffer += view[:take]
+            view = view[take:]
+            if not view:
+                return size
+            self._emit(self._buffer, last=False)
+            self._buffer = bytearray()
+        # Whole chunks straight from the caller's buffer: no copy before the cipher.
+        start, end = 0, len(view)
+        while end - start > CHUNK_SIZE:
+            self._emit(view[start : start + CHUNK_SIZE], last=False)
+            start += CHUNK_SIZE
+        self._buffer += view[start:]
+        return size
 
     def close(self) -> None:
         if self._closed:
@@ -304,7 +316,7 @@ class Encryptor:
         self._buffer = bytearray()
         self._closed = True
 
-    def _emit(self, chunk: bytes, last: bool) -> None:
+    def _emit(self, chunk: bytes | bytearray | memoryview, last: bool) -> None:
         nonce = _chunk_nonce(self._counter, last)
         self._sink.write(self._aead.encrypt(nonce, chunk, None))
         self._counter += 1
@@ -421,48 +433,75 @@ class Decryptor(io.RawIOBase):
             raise DecryptionError("truncated payload")
         self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
         self._counter = 0
+        self._readinto = getattr(source, "readinto", None)
+        self._spare, self._in_use = (
+            bytearray(CHUNK_SIZE + TAG_SIZE),
+            bytearray(CHUNK_SIZE + TAG_SIZE),
+        )
         self._pending = self._read_sealed()
         self._plain = b""
         self._offset = 0
         self._done = False
 
-    def _read_sealed(self) -> bytes:
-        want = CHUNK_SIZE + TAG_SIZE
-        parts = bytearray()
-        while len(parts) < want:
-            piece = self._source.read(want - len(parts))
-            if not piece:
+    def _read_sealed(self) -> memoryview:
+        """The next sealed chunk (shorter only at the end of the stream), read into whichever of
+        two buffers is not holding the chunk about to be decrypted: no allocation per chunk."""
+        self._spare, buffer = self._in_use, self._spare
+        self._in_use = buffer
+        view, filled = memoryview(buffer), 0
+        while filled < len(buffer):
+            if self._readinto is not None:
+                got = self._readinto(view[filled:])
+            else:
+                piece = self._source.read(len(buffer) - filled)
+                got = len(piece)
+                view[filled : filled + got] = piece
+            if not got:
                 break
-            parts += piece
-        return bytes(parts)
+            filled += got
+        return view[:filled]
 
-    def _next_chunk(self) -> None:
+    def _next_sealed(self) -> tuple[memoryview, bytes, bool]:
+        """The next sealed chunk, its nonce, and whether it is the last one."""
         sealed = self._pending
         if not sealed:
             raise DecryptionError("truncated payload")
-        following = self._read_sealed() if len(sealed) == CHUNK_SIZE + TAG_SIZE else b""
+        following = (self._read_sealed() if len(sealed) == CHUNK_SIZE + TAG_SIZE
+                     else memoryview(b""))  # fmt: skip
         last = not following
-        try:
-            plain = self._aead.decrypt(_chunk_nonce(self._counter, last), sealed, None)
-        except InvalidTag as exc:
-            raise DecryptionError("payload chunk failed authentication") from exc
-        if last and not plain and self._counter > 0:
+        if last and len(sealed) == TAG_SIZE and self._counter > 0:
             raise DecryptionError("empty final chunk")
+        nonce = _chunk_nonce(self._counter, last)
         self._counter += 1
         self._pending = following
-        self._plain, self._offset = plain, 0
         self._done = last
+        return sealed, nonce, last
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
         while self._offset >= len(self._plain):
             if self._done:
                 return 0
-            self._next_chunk()
-        n = min(len(buffer), len(self._plain) - self._offset)
-        buffer[:n] = self._plain[self._offset : self._offset + n]
+            sealed, nonce, _ = self._next_sealed()
+            size = len(sealed) - TAG_SIZE
+            try:
+                if len(view) < size:
+                    self._plain, self._offset = self._aead.decrypt(nonce, sealed, None), 0
+                    continue
+                # A whole chunk fits: decrypt straight into the caller's buffer.
+                try:
+                    self._aead.decrypt_into(nonce, sealed, None, view[:size])
+                except InvalidTag:
+                    view[:size] = bytes(size)  # nothing unauthenticated left behind
+                    raise
+                return size
+            except InvalidTag as exc:
+                raise DecryptionError("payload chunk failed authentication") from exc
+        n = min(len(view), len(self._plain) - self._offset)
+        view[:n] = self._plain[self._offset : self._offset + n]
         self._offset += n
         return n
 
