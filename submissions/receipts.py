@@ -2,8 +2,18 @@
 
 A code is 7 words from the EFF large wordlist (7776 words, 12.9 bits each): 90.5 bits, beyond
 brute force even against a stolen database, since each guess also costs a scrypt evaluation.
-The database keeps scrypt(code, key=TIPLINE_RECEIPT_SALT): deterministic so it can be looked
-up, keyed with a deployment secret so a dump alone cannot be tested offline, and slow.
+
+One scrypt per code, keyed with the deployment secret (TIPLINE_RECEIPT_SALT), gives the code's
+master secret; two HMACs of it give what is used, each useless for finding the other:
+  - the digest the database keeps, to find the tip again: deterministic so it can be looked up,
+    keyed so a dump alone cannot be tested offline, and slow to guess;
+  - the seed of the source's own key (X25519), salted with the tip's id: replies are sealed to
+    it, so the source reads them with the code and the server alone cannot.
+Only the master secret costs scrypt, so a submission or a sign-in pays for it once.
+
+Tips made before this scheme (v1) keep scrypt(code) itself as their digest and a key from a
+second scrypt salted with the tip's id; `derive` recognises them by their digest, and only
+their right codes pay for the second derivation (a wrong code costs one scrypt, whatever it is).
 """
 
 from __future__ import annotations
@@ -58,23 +68,53 @@ def _stretch(code: str, salt: bytes) -> bytes:
                           p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32)  # fmt: skip
 
 
+class Secret:
+    """A code's master secret: the one slow step, then cheap derivations. Never stored."""
+
+    __slots__ = ("_master",)
+
+    @sensitive_variables("code")
+    def __init__(self, code: str) -> None:
+        self._master = _stretch(code, settings.RECEIPT_SALT.encode())
+
+    def __repr__(self) -> str:
+        return "Secret(...)"
+
+    def _derive(self, label: bytes) -> bytes:
+        return hmac.new(self._master, label, hashlib.sha256).digest()
+
+    @property
+    def digest(self) -> str:
+        """What the database keeps to find the tip."""
+        return self._derive(b"tipline/v2/receipt-digest").hex()
+
+    @property
+    def legacy_digest(self) -> str:
+        """The digest a v1 tip keeps: scrypt(code) itself."""
+        return self._master.hex()
+
+    def identity(self, tip_id: object) -> crypto.Identity:
+        """The source's own key for this tip."""
+        return crypto.Identity(self._derive(b"tipline/v2/source-key/" + str(tip_id).encode()))
+
+
 @sensitive_variables("code")
 def digest(code: str) -> str:
-    return _stretch(code, settings.RECEIPT_SALT.encode()).hex()
+    return Secret(code).digest
 
 
 @sensitive_variables("code")
 def source_identity(code: str, tip_id: object) -> crypto.Identity:
-    """The source's own key, derived from their code: replies are sealed to it (and to the
-    newsroom), so the source reads them with the code and the server alone cannot.
+    """The source's own key for a tip made with this scheme (see the module's docstring)."""
+    return Secret(code).identity(tip_id)
 
-    Salted with the tip's id under the deployment secret: without the secret, a copy of the
-    database and a code found on someone's phone cannot be matched against the tips' public
-    halves (as for the digest above)."""
+
+@sensitive_variables("code")
+def legacy_source_identity(code: str, tip_id: object) -> crypto.Identity:
+    """A v1 tip's source key: scrypt of the code, salted with the tip's id under the secret."""
     salt = hmac.new(settings.RECEIPT_SALT.encode(), b"tipline/v1/source-key/" +
                     str(tip_id).encode(), hashlib.sha256).digest()  # fmt: skip
-    seed = _stretch(code, salt)
-    return crypto.Identity(seed)
+    return crypto.Identity(_stretch(code, salt))
 
 
 @sensitive_variables("code")

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from newsroom import audit
 
@@ -109,15 +110,17 @@ def _store_then(uploads: list[EncryptedUpload], write: Callable[[list[str]], T])
             upload.close()
 
 
+@sensitive_variables("code", "secret")
 def submission_create(*, note: str, links: list[str], uploads: list[EncryptedUpload]) -> str:
     """Store a tip with its sealed note, links and encrypted files. Returns the receipt code.
 
     The code is returned to be shown once and is not kept anywhere but as a slow keyed hash.
     """
     code = receipts.generate()
-    receipt_hash = receipts.digest(code)
+    secret = receipts.Secret(code)
+    receipt_hash = secret.digest
     tip_id = uuid.uuid4()
-    source = str(receipts.source_identity(code, tip_id).recipient)
+    source = str(secret.identity(tip_id).recipient)
 
     def write(stored: list[str]) -> None:
         with transaction.atomic():

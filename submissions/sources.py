@@ -132,19 +132,22 @@ def _token(cookie: str | None) -> bytes | None:
     return token if len(token) == TOKEN_BYTES else None
 
 
-@sensitive_variables("code")
+@sensitive_variables("code", "secret", "identity")
 def sign_in(code: str) -> str | None:
     """The cookie value of a new session for the tip this code belongs to; None if it belongs
     to none. Busy when everyone's checks are used up for the minute; TooOften when this tip
     was signed into too often this hour (only a right code can learn that)."""
     take("codes", limit=settings.CODE_CHECKS_PER_MINUTE, window=timedelta(minutes=1))
     code = code[:MAX_CODE_CHARS]
-    digest = receipts.digest(code)
-    tip = Tip.objects.filter(receipt_hash=digest).only("pk").first()
-    # Derived whether the code is right or not: a wrong one costs exactly the same.
-    identity = receipts.source_identity(code, tip.pk if tip else uuid.uuid4())
+    # One scrypt whether the code is right or not: a wrong one costs what a right one costs.
+    secret = receipts.Secret(code)
+    tip = (Tip.objects.filter(receipt_hash__in=[secret.digest, secret.legacy_digest])
+           .only("pk", "receipt_hash").first())  # fmt: skip
+    identity = secret.identity(tip.pk if tip else uuid.uuid4())
     if tip is None:
         return None
+    if tip.receipt_hash == secret.legacy_digest:  # a v1 tip: its right code pays once more
+        identity = receipts.legacy_source_identity(code, tip.pk)
     take(f"tip:{tip.pk}:sign-in", limit=settings.SOURCE_SIGNINS_PER_HOUR, window=HOUR)
     token = os.urandom(TOKEN_BYTES)
     key = _key(token)

@@ -35,3 +35,22 @@ def test_hash_is_deterministic_keyed_and_forgiving(settings):
 @pytest.mark.parametrize("text", ["ábacus", "ABACUS"])
 def test_normalize(text):
     assert receipts.normalize(text) == "abacus"
+
+
+def test_one_scrypt_gives_unrelated_digest_and_keys(monkeypatch):
+    """The code's one slow step, then HMACs: the stored digest, each tip's source key and the
+    legacy digest are all different, and deterministic."""
+    calls: list[int] = []
+    stretch = receipts._stretch
+    monkeypatch.setattr(receipts, "_stretch",
+                        lambda text, salt: calls.append(1) or stretch(text, salt))  # fmt: skip
+    code = receipts.generate()
+    secret = receipts.Secret(code)
+    values = [secret.digest, secret.legacy_digest, secret.identity("tip-a").secret_str(),
+              secret.identity("tip-b").secret_str()]  # fmt: skip
+    assert len(calls) == 1
+    assert len(set(values)) == 4
+    assert secret.digest == receipts.digest(code)
+    assert str(secret.identity("tip-a").recipient) == str(
+        receipts.source_identity(code, "tip-a").recipient)  # fmt: skip
+    assert repr(secret) == "Secret(...)"
