@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
+from bench.common import Line, report  # noqa: E402
 from submissions import scrub  # noqa: E402
 from tests.tools import disallowed_tags  # noqa: E402
 
@@ -116,7 +117,8 @@ def make_video(path: Path, megabytes: int, codec: str) -> None:
 
 
 def compare_images(label: str, images: list[Path], tools: dict[str, str | None],
-                   work: Path) -> None:  # fmt: skip
+                   work: Path) -> dict[str, float]:  # fmt: skip
+    """Seconds each tool took over `images`."""
     size = sum(p.stat().st_size for p in images) / 1e6
     print(f"Images, {label}: {len(images)} corpus files, {size:.1f} MB")
     results: dict[str, float] = {}
@@ -132,22 +134,36 @@ def compare_images(label: str, images: list[Path], tools: dict[str, str | None],
             ("mat2, a process per file",
              lambda out: per_process(["mat2", "--inplace"], images, out, inplace=True)),
         ]  # fmt: skip
-    for name, run in runs:
-        out = work / label.replace(" ", "-") / name.split(",")[0].split()[0] / str(len(results))
-        out.mkdir(parents=True)
-        seconds, outputs = run(out)
-        results[name] = seconds
-        row(name, len(images), size, seconds, residue(outputs))
+    # The two that take under a second run five times each, alternating, fastest kept: one
+    # run of either is within the machine's noise of the other's.
+    fast = {"tipline (this process)", "exiftool, one batch process"}
+    for attempt in range(5):
+        for index, (name, run) in enumerate(runs):
+            if attempt and name not in fast:
+                continue
+            out = work / label.replace(" ", "-") / f"{index}-{attempt}"
+            out.mkdir(parents=True)
+            seconds, outputs = run(out)
+            if seconds < results.get(name, float("inf")):
+                results[name] = seconds
+            if not attempt:
+                row(name, len(images), size, seconds, residue(outputs))
+    for name in fast & results.keys():
+        print(f"  {name}: fastest of 5 runs {results[name]:.2f} s")
     ours = results["tipline (this process)"]
     for name, target in (("exiftool, a process per file", 10), ("exiftool, one batch process", 2)):
         if name in results:
             print(f"  speed-up over {name}: {results[name] / ours:.1f}x (target {target}x)")
+    return results
 
 
-def video(megabytes_wanted: int, codec: str, tools: dict[str, str | None], work: Path) -> None:
+def video(megabytes_wanted: int, codec: str, tools: dict[str, str | None],
+          work: Path) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """The clip's size in MB, and the seconds each tool took (Tipline's and ffmpeg's fastest
+    runs; "paired" is the median ratio of Tipline's runs to ffmpeg's in alternation)."""
     if not tools["ffmpeg"]:
         print("Video: ffmpeg is not installed")
-        return
+        return 0.0, {}
     clip = work / "video.mp4"
     make_video(clip, megabytes_wanted, codec)
     megabytes = clip.stat().st_size / 1e6
@@ -159,6 +175,7 @@ def video(megabytes_wanted: int, codec: str, tools: dict[str, str | None], work:
     ours: list[float] = []
     copies: list[float] = []
     outputs: list[Path] = []
+    results: dict[str, float] = {}
     for _ in range(7):
         seconds, outputs = tipline([clip], _fresh(work / "tipline-video"))
         ours.append(seconds)
@@ -172,15 +189,50 @@ def video(megabytes_wanted: int, codec: str, tools: dict[str, str | None], work:
         seconds, outputs = per_process(["exiftool", "-q", "-q", "-all="], [clip],
                                        _fresh(work / "exiftool-video"))  # fmt: skip
         row("exiftool -all=", 1, megabytes, seconds, residue(outputs))
+        results["exiftool"] = seconds
     if tools["mat2"]:
         seconds, outputs = per_process(["mat2", "--inplace"], [clip], _fresh(work / "mat2-video"),
                                        inplace=True)  # fmt: skip
         row("mat2 --inplace", 1, megabytes, seconds, residue(outputs))
+        results["mat2"] = seconds
     paired = statistics.median(a / b for a, b in zip(ours, copies, strict=True))
     print(
         f"  tipline / ffmpeg -c copy: {paired:.2f}x median of paired runs, "
         f"{min(ours) / min(copies):.2f}x fastest to fastest (target <= 1.2x)"
     )
+    results.update(tipline=min(ours), copy=min(copies), paired=paired)
+    return megabytes, results
+
+
+def image_lines(images: list[Path], results: dict[str, float]) -> list[Line]:
+    count = len(images)
+    ours = count / results["tipline (this process)"]
+    what = f"corpus images ({count} files, {sum(p.stat().st_size for p in images) / 1e6:.0f} MB)"
+    lines = []
+    targets = {"exiftool, a process per file": 10.0, "exiftool, one batch process": 2.0,
+               "mat2, a process per file": None}  # fmt: skip
+    for name, target in targets.items():
+        if name in results:
+            theirs = count / results[name]
+            lines.append(Line("3 scrub", what, name.replace(", a process", ", process"), theirs,
+                              ours, "files/s", f">= {target:.2f}" if target else "",
+                              ours / theirs >= target if target else None))  # fmt: skip
+    return lines
+
+
+def video_lines(megabytes: float, codec: str, results: dict[str, float]) -> list[Line]:
+    if not results:
+        return []
+    ours = megabytes / results["tipline"]
+    what = f"{megabytes:.0f} MB {codec} MP4 with location tags"
+    lines = [Line("3 scrub", what, "ffmpeg -c copy", megabytes / results["copy"], ours, "MB/s",
+                  ">= 0.83 (1.2x time)", results["paired"] <= 1.2)]  # fmt: skip
+    for name in ("exiftool", "mat2"):
+        if name in results:
+            theirs = megabytes / results[name]
+            lines.append(Line("3 scrub", what, name, theirs, ours, "MB/s", ">= 1.00",
+                              ours >= theirs))  # fmt: skip
+    return lines
 
 
 def _fresh(path: Path) -> Path:
@@ -199,15 +251,22 @@ def main() -> int:
     # the disk's writeback of one run's output does not land on the next run's clock.
     shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp directory inside it
     work = Path(tempfile.mkdtemp(prefix="tipline-bench-", dir=shm if shm.is_dir() else None))
+    lines: list[Line] = []
     try:
         for label, kinds in (("all", IMAGE_KINDS), ("lossless families", LOSSLESS_KINDS),
                              ("converted families", CONVERTED_KINDS)):  # fmt: skip
             images = sorted(p for p in args.corpus.rglob("*") if p.is_file()
                             and scrub.sniff(p.read_bytes()[:32]) in kinds)  # fmt: skip
-            compare_images(label, images, tools, work)
-        video(args.video_mb, args.video_codec, tools, work)
+            if not images:
+                raise SystemExit(f"no images in {args.corpus}: the corpus is missing")
+            results = compare_images(label, images, tools, work)
+            if label == "all":
+                lines += image_lines(images, results)
+        megabytes, results = video(args.video_mb, args.video_codec, tools, work)
+        lines += video_lines(megabytes, args.video_codec, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    report(lines)
     return 0
 
 

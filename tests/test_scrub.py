@@ -261,6 +261,39 @@ def test_scrubbing_stays_linear_on_marker_dense_data():
     assert time.monotonic() - started < 10
 
 
+def _entropy_reference(data: bytes) -> tuple[bytes, int]:
+    """The slow, obvious reading of JPEG entropy data: byte by byte to the first real marker."""
+    i = 0
+    while True:
+        if data[i] == 0xFF and data[i + 1] not in (0x00, 0xFF, *range(0xD0, 0xD8)):
+            return data[:i], data[i + 1]
+        i += 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_entropy_copy_matches_the_byte_by_byte_reading(seed):
+    """Stuffed FF 00, restarts, fill FF runs, and all of them split across the 64 KiB blocks
+    the source reads: the copy and the marker found are the byte-by-byte reading's."""
+    import random
+
+    from submissions.scrub.source import BLOCK, Source
+
+    rng = random.Random(seed)  # noqa: S311 - a reproducible test pattern, not a secret
+    pieces = [b"\xff\x00", b"\xff\xd3", b"\xff\xff\x00", b"\xff\xff\xff\xd7", b"\x12\x34"]
+    data = bytearray()
+    while len(data) < 3 * BLOCK:
+        if rng.random() < 0.3:
+            data += rng.choice(pieces)
+        else:  # random bytes without FF: no real marker before the end
+            data += os.urandom(rng.randrange(1, 200)).replace(b"\xff", b"\xfe")
+    for cut in (BLOCK - 1, BLOCK, 2 * BLOCK - 1):  # stuffing and fill right at a block's edge
+        stream = bytes(data[:cut] + b"\xff" * rng.randrange(1, 4) + b"\x00" + data[cut:])
+        stream += b"\xff\xff\xd9tail"
+        out = io.BytesIO()
+        marker = Source(io.BytesIO(stream)).copy_entropy(out)
+        assert (out.getvalue(), marker) == _entropy_reference(stream)
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -8,12 +8,14 @@ worker until its time limit.
 
 from __future__ import annotations
 
+import re
 from typing import BinaryIO
 
 from .report import Rejected
 
 BLOCK = 64 * 1024
-RST_MARKERS = range(0xD0, 0xD8)
+# FF then a byte that makes it a marker: not a stuffed 00, a restart D0-D7, or fill FF.
+_REAL_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 def read_capped(stream: BinaryIO, limit: int, too_large: str) -> bytes:
@@ -85,20 +87,15 @@ class Source:
             if self._available() < 2 and not self._refill():
                 raise Rejected("truncated", "the image data ends before the end-of-image marker")
             buf, start = self._buf, self._pos
-            scan = start
-            while True:
-                i = buf.find(b"\xff", scan)
-                if i == -1 or i + 1 == len(buf):
-                    end = len(buf) if i == -1 else i  # keep a trailing FF for the next block
-                    dst.write(buf[start:end])
-                    self._pos = end
-                    break
-                following = buf[i + 1]
-                if following == 0x00 or following in RST_MARKERS:
-                    scan = i + 2
-                elif following == 0xFF:
-                    scan = i + 1
-                else:
-                    dst.write(buf[start:i])
-                    self._pos = i + 2
-                    return following
+            # One search in C for the next FF that starts a real marker (the byte after it is
+            # not 00, a restart code or another fill FF), instead of a step per FF in Python.
+            found = _REAL_MARKER.search(buf, start)
+            if found is None:
+                end = len(buf) - 1 if buf.endswith(b"\xff") else len(buf)  # keep a trailing FF
+                dst.write(buf[start:end])
+                self._pos = end
+                continue
+            at = found.start()
+            dst.write(buf[start:at])
+            self._pos = at + 2
+            return buf[at + 1]
