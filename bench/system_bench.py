@@ -11,14 +11,18 @@ deployment: the submissions-per-minute cap and the backlog cap are raised, so th
 reaches the code instead of the throttle.
 
 2. Ingest: one --ingest-mib multipart upload (the form's `files` field, an MP4 head and random
-   bytes) streamed to Tipline, beside the same request to bench/discard_wsgi.py under the same
-   gunicorn configuration, which reads the body and throws it away. Alternating, best of
-   --ingest-runs. Also the web workers' memory (VmRSS) growth during the upload, sampled every
-   20 ms. Targets (issue 11): at least 60 % of the discard handler's throughput; under 100 MiB.
-4. Latency: --photos posts of a 5 MB phone photo (EXIF, GPS, thumbnail, XMP), 8 submitters at
-   once, one worker container's worth of scrubbing (`--concurrency 2`, as docker-compose runs
-   it); from the start of each POST until its file is `clean` (watched in the database every
-   20 ms). Baseline: the POSTs' own response times. Target: p99 under 2 s.
+   bytes) streamed to Tipline, beside the same request to the two apps of bench/discard_wsgi.py
+   under the same gunicorn configuration: one reads the raw body and throws it away, one has
+   Django's multipart parser hand the file to an upload handler that throws it away. In
+   rotation, --ingest-runs times, medians (the disk's writeback of one run's gigabyte lands on
+   the next runs' clocks: a single run says little). Also the web workers' memory (VmRSS)
+   growth during the upload, sampled every 20 ms. Targets (issue 11): at least 60 % of the
+   discard handler's throughput; under 100 MiB.
+4. Latency: --photos posts of a 5 MB phone photo (EXIF, GPS, thumbnail, XMP) by 8 submitters
+   at once, each waiting for its photo to be clean before sending the next (8 in flight), one
+   worker container's worth of scrubbing (`--concurrency 2`, as docker-compose runs it); from
+   the start of each POST until its file is `clean` (watched in the database every 20 ms).
+   Baseline: the POSTs' own response times. Target: p99 under 2 s.
 5. Load: 8 submitters posting a note and a 1 MB photo as fast as the server answers, for
    --load-seconds, while one client GETs the form every 50 ms; no scrubbing meanwhile (the web
    tier's own capacity; the backlog drains at section 7's rate). Baselines: the same POSTs to
@@ -200,34 +204,40 @@ def stream_upload(port: int, mib: int) -> tuple[float, int, str]:
 
 
 def ingest(stack: Stack, mib: int, runs: int) -> list[Line]:
-    discard = serve(stack, "discard", "bench.discard_wsgi:application")
-    # Warm both: the first request imports what the rest use.
-    stream_upload(stack.web_port, 1)
-    stream_upload(discard, 1)
-    ours: list[float] = []
-    theirs: list[float] = []
+    apps = {"raw": "bench.discard_wsgi:application",
+            "django": "bench.discard_wsgi:django_application"}  # fmt: skip
+    ports = {name: serve(stack, f"discard-{name}", app) for name, app in apps.items()}
+    ports["tipline"] = stack.web_port
+    for port in ports.values():
+        stream_upload(port, 1)  # warm: the first request imports what the rest use
+    seconds: dict[str, list[float]] = {name: [] for name in ports}
     growth: list[int] = []
     for _ in range(runs):
-        seconds, status, body = stream_upload(discard, mib)
-        assert status == 200 and body.startswith("discarded "), body
-        theirs.append(seconds)
-        watch = RssWatch(stack.processes["web"].pid)
-        seconds, status, body = stream_upload(stack.web_port, mib)
-        growth.append(watch.growth())
-        assert status == 200, body[-2000:]
-        code = receipt(body)
-        tip = stack.tip_of(code)
-        ((stored,),) = stack.sql("SELECT sum(size) FROM submissions_attachment WHERE tip_id = %s",
-                                 tip)  # fmt: skip
-        assert stored == mib * MIB, stored
-        ours.append(seconds)
-        fresh_start(stack)  # the disk is not the point: keep it free
-    stop(stack, "discard")
-    size = mib * MIB / MB
+        for name, port in ports.items():
+            watch = RssWatch(stack.processes["web"].pid) if name == "tipline" else None
+            took, status, body = stream_upload(port, mib)
+            assert status == 200, body[-2000:]
+            seconds[name].append(took)
+            if watch is None:  # the raw body holds the form around the file
+                assert int(body.split()[1]) >= mib * MIB if name == "raw" else (
+                    body == f"discarded {mib * MIB}"), body  # fmt: skip
+                continue
+            growth.append(watch.growth())
+            tip = stack.tip_of(receipt(body))
+            ((stored,),) = stack.sql("SELECT sum(size) FROM submissions_attachment WHERE "
+                                     "tip_id = %s", tip)  # fmt: skip
+            assert stored == mib * MIB, stored
+            fresh_start(stack)  # the disk is not the point: keep it free
+    stop(stack, *(f"discard-{name}" for name in apps))
+    rate = {name: mib * MIB / MB / statistics.median(times) for name, times in seconds.items()}
+    for name, times in seconds.items():
+        print(f"  {name:>8}: " + ", ".join(f"{mib * MIB / MB / t:.0f}" for t in times) + " MB/s")
+    what = f"{mib} MiB multipart upload, gunicorn (production config)"
     return [
-        Line("2 ingest", f"{mib} MiB multipart upload, gunicorn (production config)",
-             "discard handler", size / min(theirs), size / min(ours), "MB/s", ">= 0.60",
-             min(theirs) / min(ours) >= 0.60),
+        Line("2 ingest", what, "discard, raw body", rate["raw"], rate["tipline"], "MB/s",
+             ">= 0.60", rate["tipline"] / rate["raw"] >= 0.60),
+        Line("2 ingest", what, "discard, Django's parser", rate["django"], rate["tipline"],
+             "MB/s", ">= 0.60", rate["tipline"] / rate["django"] >= 0.60),
         Line("2 ingest", "web worker memory growth during that upload", "limit", 100,
              max(growth) / MIB, "MiB", "< 100 MiB", max(growth) < 100 * MIB),
     ]  # fmt: skip
@@ -237,13 +247,19 @@ def ingest(stack: Stack, mib: int, runs: int) -> list[Line]:
 
 
 class CleanWatch:
-    """When each tip's files all became clean, seen in the database every 20 ms."""
+    """When each upload became clean, by the size it was uploaded with (each post's photo has
+    a size of its own; no tip can be told from a receipt code without the KDF, whose cost here
+    would load the machine being measured). The database keeps the upload's size until the
+    file is clean, then the clean file's: each row is first seen, by its id, with the former.
+    Looked at every 10 ms."""
 
     def __init__(self, stack: Stack) -> None:
         import psycopg
 
-        self.at: dict[str, float] = {}
-        self.failed: set[str] = set()
+        self.at: dict[int, float] = {}
+        self.failed: set[int] = set()
+        self.unseen = 0  # clean before it was ever seen with its upload's size
+        self._uploaded: dict[str, int] = {}
         self._db = psycopg.connect(stack.postgres.url.replace("postgres://", "postgresql://"),
                                    autocommit=True)  # fmt: skip
         self._stop = threading.Event()
@@ -251,17 +267,25 @@ class CleanWatch:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            rows = self._db.execute(
-                "SELECT tip_id::text, bool_and(state = 'clean'), bool_or(state IN "
-                "('failed', 'rejected')) FROM submissions_attachment GROUP BY tip_id"
-            ).fetchall()
+        done: set[str] = set()
+        while not self._stop.wait(0.01):
+            rows = self._db.execute("SELECT id::text, size, state FROM submissions_attachment"
+                                    ).fetchall()  # fmt: skip
             now = time.perf_counter()
-            for tip, clean, failed in rows:
-                if clean and tip not in self.at:
-                    self.at[tip] = now
-                if failed:
-                    self.failed.add(tip)
+            for row_id, size, state in rows:
+                if row_id in done:
+                    continue
+                if state in ("received", "scrubbing"):
+                    self._uploaded.setdefault(row_id, size)
+                    continue
+                done.add(row_id)
+                uploaded = self._uploaded.get(row_id)
+                if uploaded is None:
+                    self.unseen += 1
+                elif state == "clean":
+                    self.at[uploaded] = now
+                else:
+                    self.failed.add(uploaded)
 
     def close(self) -> None:
         self._stop.set()
@@ -276,28 +300,38 @@ def submitters(count: int, jobs: list[Callable[[], None]]) -> None:
 
 
 def latency(stack: Stack, photos: int) -> list[Line]:
+    """8 sources at once, each sending a photo and waiting until it is clean before the next:
+    8 submissions in flight, the POST to `clean` of each one timed."""
     photo = phone_photo(5)
+    fresh_start(stack)
     start_workers(stack, "worker", concurrency=2)
     post_photo(stack.url, photo)  # warm: the first scrub imports the engines
     stack.wait_settled(300)
     watch = CleanWatch(stack)
-    sent: list[tuple[str, float, float]] = []
+    sizes = iter(range(len(photo) + 1, len(photo) + 1 + photos))
+    lock = threading.Lock()
+    posts: list[float] = []
+    ends: list[float] = []
 
     def submit() -> None:
+        with lock:
+            size = next(sizes)
+        padded = photo + b"\0" * (size - len(photo))  # after the image's end: dropped by scrub
         started = time.perf_counter()
-        response = post_photo(stack.url, photo)
+        response = post_photo(stack.url, padded)
         assert response.status_code == 200, response.text[-2000:]
-        sent.append((receipt(response.text), started, time.perf_counter()))
+        posts.append(time.perf_counter() - started)
+        assert wait_for(lambda: size in watch.at or size in watch.failed, 120, 0.01), (
+            f"not seen clean ({watch.unseen} rows were clean before they were first seen)",
+            stack.logs())  # fmt: skip
+        assert size not in watch.failed, stack.logs()
+        ends.append(watch.at[size] - started)
 
     submitters(8, [submit] * photos)
-    assert wait_for(lambda: len(watch.at) >= photos + 1, 600, 0.2), (len(watch.at), stack.logs())
     watch.close()
-    assert not watch.failed, stack.logs()
-    ends = [watch.at[stack.tip_of(code)] - started for code, started, _ in sent]
-    posts = [answered - started for _, started, answered in sent]
     stop(stack, "worker")
     return [
-        Line("4 latency", f"5 MB photo, POST to clean, 8 submitters, {photos} posts: p50",
+        Line("4 latency", f"5 MB photo, POST to clean, 8 in flight, {photos} posts: p50",
              "POST alone", percentile(posts, 50), percentile(ends, 50), "s", "", None),
         Line("4 latency", "the same, p99", "POST alone", percentile(posts, 99),
              percentile(ends, 99), "s", "p99 < 2 s", percentile(ends, 99) < 2.0),
@@ -490,7 +524,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default=",".join(SECTIONS))
     parser.add_argument("--ingest-mib", type=int, default=1024)
-    parser.add_argument("--ingest-runs", type=int, default=3)
+    parser.add_argument("--ingest-runs", type=int, default=5)
     parser.add_argument("--photos", type=int, default=120)
     parser.add_argument("--load-seconds", type=float, default=20)
     parser.add_argument("--backlog", type=int, default=160)

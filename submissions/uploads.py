@@ -106,7 +106,10 @@ class EncryptedUpload(UploadedFile):
 
 
 class EncryptingUploadHandler(FileUploadHandler):
-    chunk_size = crypto.CHUNK_SIZE
+    # Django's parser and gunicorn's body reader copy each piece a few times in Python: 1 MiB
+    # pieces cost them a sixteenth of the calls 64 KiB ones do (ingest 2x faster, bench/), for a
+    # megabyte or two held per upload in flight.
+    chunk_size = 16 * crypto.CHUNK_SIZE
 
     def __init__(self, request: HttpRequest | None = None) -> None:
         super().__init__(request)
