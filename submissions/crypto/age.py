@@ -282,6 +282,7 @@ class Encryptor:
         sink.write(header + b" " + _b64(mac) + b"\n" + nonce)
         self._aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
         self._buffer = bytearray()
+        self._out = memoryview(bytearray(CHUNK_SIZE + TAG_SIZE))
         self._counter = 0
         self._closed = False
         self.plaintext_size = 0
@@ -318,7 +319,10 @@ class Encryptor:
 
     def _emit(self, chunk: bytes | bytearray | memoryview, last: bool) -> None:
         nonce = _chunk_nonce(self._counter, last)
-        self._sink.write(self._aead.encrypt(nonce, chunk, None))
+        # Into one buffer, reused: `write` may not keep what it is given (io's contract).
+        out = self._out[: len(chunk) + TAG_SIZE]
+        self._aead.encrypt_into(nonce, chunk, None, out)
+        self._sink.write(out)
         self._counter += 1
 
 
