@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint audit check ci messages clean
+.PHONY: run test lint audit check ci bench messages clean
 
 $(BIN)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ check: $(BIN)/.dev
 	PY=$(BIN)/python scripts/check-deploy
 
 ci: lint audit check test
+
+## bench: every benchmark of bench/README.md, one table at the end (about 15 minutes)
+bench: $(BIN)/.dev
+	scripts/system-deps
+	scripts/services-up
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## messages: refresh and compile the Spanish translations
 messages: $(BIN)/.dev

@@ -1,6 +1,7 @@
 """Every benchmark of issue 11, one after the other, and one table at the end.
 
     .venv/bin/python bench/run.py [--quick] [--only crypto,system,scrub,queue] [--readme]
+        [--json LINES.jsonl]
 
 Each script prints its own details as it goes, then its lines of the table (baseline, Tipline,
 ratio, target); this gathers them into one table, with the machine they came from. --readme
@@ -42,7 +43,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
             "12",
         ],
     ),
-    "scrub": ([], ["--video-mb", "8"]),
+    "scrub": ([], ["--video-mb", "8", "--max-images", "8"]),
     "queue": ([], ["--tips", "1000", "--runs", "2"]),
 }
 BEGIN, END = "<!-- results: begin -->", "<!-- results: end -->"
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default=",".join(SCRIPTS))
     parser.add_argument("--readme", action="store_true")
+    parser.add_argument("--json", type=Path, help="also keep every line here (JSON lines)")
     args = parser.parse_args()
     names = args.only.split(",")
     if unknown := set(names) - set(SCRIPTS):
@@ -70,6 +72,8 @@ def main() -> int:
             if subprocess.run(command, cwd=ROOT, env=env, check=False).returncode:
                 failed.append(name)
         lines = read_lines(results)
+        if args.json:
+            args.json.write_text(results.read_text())
     finally:
         results.unlink(missing_ok=True)
     minutes = (time.monotonic() - started) / 60
