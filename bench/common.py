@@ -7,13 +7,16 @@ whether the target holds (None where a line is context for another, with no targ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,3 +141,16 @@ def children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(child) for child in text.split()]
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A private directory in memory (tmpfs) where the machine has one: every tool reads and
+    writes the same way, and the disk's writeback of one run's output does not land on the next
+    run's clock. Removed afterwards."""
+    shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp directory inside it
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=shm if shm.is_dir() else None))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

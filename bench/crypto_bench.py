@@ -26,14 +26,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import MB, MIB, Line, report
+from bench.common import MB, MIB, Line, report, scratch
 from submissions import crypto
 
 BINDING = "bench:1:content"
@@ -132,11 +131,7 @@ def main() -> int:
         print("the age CLI is not installed (scripts/system-deps): its lines are left out")
         report(lines)
         return 0
-    # In memory (tmpfs) where the machine has one: both sides read and write the same way, and
-    # the disk's writeback of one run's output does not land on the next run's clock.
-    shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp directory inside it
-    work = Path(tempfile.mkdtemp(prefix="tipline-crypto-bench-", dir=shm if shm.is_dir() else None))
-    try:
+    with scratch("tipline-crypto-bench-") as work:
         plain = work / "plain"
         with plain.open("wb") as out:
             for _ in range(args.file_mib):
@@ -169,8 +164,6 @@ def main() -> int:
             lines.append(Line("1 encryption", f"{args.file_mib} MiB file {way}, file to file",
                               f"{cli} (CLI)", theirs, ours, "MB/s", ">= 1.00",
                               ours / theirs >= 1.0))  # fmt: skip
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     report(lines)
     return 0
 

@@ -23,7 +23,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-from bench.common import Line, report  # noqa: E402
+from bench.common import Line, report, scratch  # noqa: E402
 from submissions import scrub  # noqa: E402
 from tests.tools import disallowed_tags  # noqa: E402
 
@@ -249,12 +248,8 @@ def main() -> int:
                         help="only this many corpus images, families together")  # fmt: skip
     args = parser.parse_args()
     tools = {name: shutil.which(name) for name in ("exiftool", "mat2", "ffmpeg")}
-    # In memory where the machine has a tmpfs: every tool reads and writes the same way, and
-    # the disk's writeback of one run's output does not land on the next run's clock.
-    shm = Path("/dev/shm")  # noqa: S108 - a private mkdtemp directory inside it
-    work = Path(tempfile.mkdtemp(prefix="tipline-bench-", dir=shm if shm.is_dir() else None))
     lines: list[Line] = []
-    try:
+    with scratch("tipline-bench-") as work:
         for label, kinds in (("all", IMAGE_KINDS), ("lossless families", LOSSLESS_KINDS),
                              ("converted families", CONVERTED_KINDS)):  # fmt: skip
             images = sorted(p for p in args.corpus.rglob("*") if p.is_file()
@@ -270,8 +265,6 @@ def main() -> int:
                 lines += image_lines(images, results)
         megabytes, results = video(args.video_mb, args.video_codec, tools, work)
         lines += video_lines(megabytes, args.video_codec, results)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     report(lines)
     return 0
 
