@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from submissions import crypto
+from submissions.uploads import EncryptingUploadHandler
 from tests import fixtures
 from tests.conftest import ROOT, free_port, s3_client, stop_process, wait_for
 from tests.tools import disallowed_tags, require
@@ -275,7 +276,10 @@ def test_slow_uploads_do_not_starve_the_public_site(stack):
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
             f"filename=\"slow.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()  # fmt: skip
     canary = b"CANARY-SLOW-UPLOAD"
-    chunk = fixtures.jpeg_with_gps()[:2000] + canary * 4000  # 74 kB of the file so far
+    # A little more of the file so far than the upload handler takes at a time (1 MiB): the
+    # first piece has reached it, and been encrypted on its way to the spool.
+    repeats = EncryptingUploadHandler.chunk_size // len(canary) + 4000
+    chunk = fixtures.jpeg_with_gps()[:2000] + canary * repeats
     slow = []
     try:
         for _ in range(6):
