@@ -158,8 +158,8 @@ def compare_images(label: str, images: list[Path], tools: dict[str, str | None],
 
 def video(megabytes_wanted: int, codec: str, tools: dict[str, str | None],
           work: Path) -> tuple[float, dict[str, float]]:  # fmt: skip
-    """The clip's size in MB, and the seconds each tool took (Tipline's and ffmpeg's fastest
-    runs; "paired" is the median ratio of Tipline's runs to ffmpeg's in alternation)."""
+    """The clip's size in MB, and the seconds each tool took (Tipline's and ffmpeg's: their
+    runs' medians; the paired ratio is printed as it goes)."""
     if not tools["ffmpeg"]:
         print("Video: ffmpeg is not installed")
         return 0.0, {}
@@ -199,7 +199,7 @@ def video(megabytes_wanted: int, codec: str, tools: dict[str, str | None],
         f"  tipline / ffmpeg -c copy: {paired:.2f}x median of paired runs, "
         f"{min(ours) / min(copies):.2f}x fastest to fastest (target <= 1.2x)"
     )
-    results.update(tipline=min(ours), copy=min(copies), paired=paired)
+    results.update(tipline=statistics.median(ours), copy=statistics.median(copies))
     return megabytes, results
 
 
@@ -224,8 +224,10 @@ def video_lines(megabytes: float, codec: str, results: dict[str, float]) -> list
         return []
     ours = megabytes / results["tipline"]
     what = f"{megabytes:.0f} MB {codec} MP4 with location tags"
-    lines = [Line("3 scrub", what, "ffmpeg -c copy", megabytes / results["copy"], ours, "MB/s",
-                  ">= 0.83 (1.2x time)", results["paired"] <= 1.2)]  # fmt: skip
+    # Medians of the seven alternating runs (the rows printed above show the fastest).
+    theirs = megabytes / results["copy"]
+    lines = [Line("3 scrub", what, "ffmpeg -c copy", theirs, ours, "MB/s",
+                  ">= 0.83 (1.2x time)", ours / theirs >= 1 / 1.2)]  # fmt: skip
     for name in ("exiftool", "mat2"):
         if name in results:
             theirs = megabytes / results[name]
