@@ -97,13 +97,11 @@ def read_lines(path: Path) -> list[Line]:
     return [Line(**json.loads(text)) for text in path.read_text().splitlines() if text]
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by linear interpolation, as numpy's default."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    return statistics.quantiles(ordered, n=100, method="inclusive")[round(q) - 1] if q < 100 else (
-        ordered[-1])  # fmt: skip
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (1-99), interpolated between samples as numpy's default does."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def machine() -> str:

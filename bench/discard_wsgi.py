@@ -11,6 +11,7 @@ configuration as Tipline (tipline.gunicorn_conf).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -31,11 +32,11 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     return _answer(start_response, f"discarded {received}")
 
 
-def django_application(environ: dict[str, Any],
-                       start_response: Callable[..., Any]) -> Iterable[bytes]:  # fmt: skip
+@functools.cache
+def _django() -> type:
+    """Django set up once per process (as Tipline's own WSGI module does), and the handler."""
     import django
     from django.core.files.uploadhandler import FileUploadHandler
-    from django.core.handlers.wsgi import WSGIRequest
 
     from submissions.uploads import EncryptingUploadHandler
 
@@ -43,15 +44,26 @@ def django_application(environ: dict[str, Any],
 
     class Discard(FileUploadHandler):
         chunk_size = EncryptingUploadHandler.chunk_size
-        received = 0
+
+        def __init__(self, request: Any) -> None:
+            super().__init__(request)
+            self.received = 0
 
         def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-            Discard.received += len(raw_data)
+            self.received += len(raw_data)
 
         def file_complete(self, file_size: int) -> None:
             return None
 
+    return Discard
+
+
+def django_application(environ: dict[str, Any],
+                       start_response: Callable[..., Any]) -> Iterable[bytes]:  # fmt: skip
+    from django.core.handlers.wsgi import WSGIRequest
+
     request = WSGIRequest(environ)
-    request.upload_handlers = [Discard(request)]
-    request.POST  # noqa: B018 - parses the body, handing each file's pieces to Discard
-    return _answer(start_response, f"discarded {Discard.received}")
+    discard = _django()(request)
+    request.upload_handlers = [discard]
+    request.POST  # noqa: B018 - parses the body, handing each file's pieces to the handler
+    return _answer(start_response, f"discarded {discard.received}")

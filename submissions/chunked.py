@@ -98,17 +98,20 @@ def put(upload_id: str, token: str, index: int, data: bytes) -> None:
     partial.replace(where / f"{index}.part")
 
 
+def _first_missing(where: Path, count: int) -> int:
+    return next((i for i in range(count) if not (where / f"{i}.part").exists()), count)
+
+
 def next_missing(upload_id: str, token: str) -> int:
     """The first piece not stored yet (the piece count when all are)."""
     where, _, size = _open(upload_id, token)
-    count = _count(size)
-    return next((i for i in range(count) if not (where / f"{i}.part").exists()), count)
+    return _first_missing(where, _count(size))
 
 
 def read(upload_id: str, token: str) -> tuple[int, list[bytes]]:
     """The declared size, and an iterator over the plaintext pieces (all must be there)."""
     where, aead, size = _open(upload_id, token)
-    if next_missing(upload_id, token) != _count(size):
+    if _first_missing(where, _count(size)) != _count(size):
         raise Invalid("the upload is not complete")
 
     def pieces() -> object:
